@@ -1,0 +1,138 @@
+//! What an event says: who, from where, did what, with which outcome.
+
+use serde_json::Value;
+
+/// Who did it: a user (id and name copied, so history survives a renamed user) or the system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: Option<i64>,
+    pub name: String,
+}
+
+impl Actor {
+    pub fn user(id: i64, name: &str) -> Self {
+        Self {
+            id: Some(id),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The application itself (scheduled work, the command line's sync).
+    pub fn system() -> Self {
+        Self {
+            id: None,
+            name: "system".to_owned(),
+        }
+    }
+
+    /// Someone not signed in (a failed sign-in, the first-run setup).
+    pub fn anonymous() -> Self {
+        Self {
+            id: None,
+            name: "anonymous".to_owned(),
+        }
+    }
+
+    /// The command line, run by whoever has the server's shell.
+    pub fn command_line() -> Self {
+        Self {
+            id: None,
+            name: "command line".to_owned(),
+        }
+    }
+}
+
+/// Where a request came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// What happened. The stored names are stable: renaming one breaks old exports' meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    SignIn,
+    SignInThrottled,
+    SignOut,
+    SetupCompleted,
+    UserCreated,
+    UserRoleChanged,
+    UserPasswordReset,
+    PasswordChanged,
+    UserDisabled,
+    UserEnabled,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::SignIn => "sign_in",
+            Action::SignInThrottled => "sign_in_throttled",
+            Action::SignOut => "sign_out",
+            Action::SetupCompleted => "setup_completed",
+            Action::UserCreated => "user_created",
+            Action::UserRoleChanged => "user_role_changed",
+            Action::UserPasswordReset => "user_password_reset",
+            Action::PasswordChanged => "password_changed",
+            Action::UserDisabled => "user_disabled",
+            Action::UserEnabled => "user_enabled",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The attempt was recorded before anything changed (the outcome follows as its own event).
+    Requested,
+    Succeeded,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Requested => "requested",
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// An event to append. Build with [`NewEvent::new`] and the `with_*` methods.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub actor: Actor,
+    pub meta: RequestMeta,
+    pub action: Action,
+    pub outcome: Outcome,
+    pub phone_number: Option<String>,
+    pub verification_id: Option<String>,
+    pub plivo_api_id: Option<String>,
+    pub plivo_status: Option<u16>,
+    /// Extra facts (old and new values, the username tried); never secrets.
+    pub details: Option<Value>,
+}
+
+impl NewEvent {
+    pub fn new(actor: Actor, meta: &RequestMeta, action: Action, outcome: Outcome) -> Self {
+        Self {
+            actor,
+            meta: meta.clone(),
+            action,
+            outcome,
+            phone_number: None,
+            verification_id: None,
+            plivo_api_id: None,
+            plivo_status: None,
+            details: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+}

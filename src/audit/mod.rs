@@ -1,0 +1,188 @@
+//! The audit log: append-only (triggers refuse UPDATE and DELETE) and hash-chained (each event
+//! carries the previous event's hash and its own SHA-256 over a canonical encoding, defined in
+//! `docs/audit-log.md` and in [`canonical_encoding`]).
+//!
+//! Every event goes through [`append`], inside the caller's transaction, so an event is
+//! recorded if and only if the change it describes is.
+
+mod event;
+mod verify;
+
+pub use event::{Action, Actor, NewEvent, Outcome, RequestMeta};
+pub use verify::{ChainStatus, verify_chain};
+
+use sha2::{Digest, Sha256};
+use sqlx::SqliteConnection;
+
+use crate::db::timestamp;
+
+/// The `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The version tag that starts every canonical encoding.
+pub const ENCODING_VERSION: &str = "callerdesk-audit-v1";
+
+/// An event's fields exactly as stored, in the order the hash covers them.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub occurred_at: String,
+    pub actor_id: Option<i64>,
+    pub actor_name: String,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub action: String,
+    pub phone_number: Option<String>,
+    pub verification_id: Option<String>,
+    pub outcome: String,
+    pub plivo_api_id: Option<String>,
+    pub plivo_status: Option<i64>,
+    pub details: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The bytes the hash is taken over: a compact JSON array of the version tag, every field but
+/// `hash` in table order, and `prev_hash` last.
+pub fn canonical_encoding(e: &StoredEvent) -> String {
+    serde_json::json!([
+        ENCODING_VERSION,
+        e.id,
+        e.occurred_at,
+        e.actor_id,
+        e.actor_name,
+        e.client_ip,
+        e.user_agent,
+        e.request_id,
+        e.action,
+        e.phone_number,
+        e.verification_id,
+        e.outcome,
+        e.plivo_api_id,
+        e.plivo_status,
+        e.details,
+        e.prev_hash,
+    ])
+    .to_string()
+}
+
+/// Lower-case hex SHA-256 of the canonical encoding.
+pub fn event_hash(e: &StoredEvent) -> String {
+    hex::encode(Sha256::digest(canonical_encoding(e).as_bytes()))
+}
+
+/// Appends `event` to the chain inside the caller's transaction (or on the writer connection).
+/// Callers hold the single writer, so reading the chain's head and inserting can't interleave
+/// with another append.
+pub async fn append(
+    conn: &mut SqliteConnection,
+    now: time::OffsetDateTime,
+    event: NewEvent,
+) -> sqlx::Result<StoredEvent> {
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (id, prev_hash) = match head {
+        Some((id, hash)) => (id + 1, hash),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let mut stored = StoredEvent {
+        id,
+        occurred_at: timestamp(now),
+        actor_id: event.actor.id,
+        actor_name: event.actor.name,
+        client_ip: event.meta.client_ip,
+        user_agent: event.meta.user_agent,
+        request_id: event.meta.request_id,
+        action: event.action.as_str().to_owned(),
+        phone_number: event.phone_number,
+        verification_id: event.verification_id,
+        outcome: event.outcome.as_str().to_owned(),
+        plivo_api_id: event.plivo_api_id,
+        plivo_status: event.plivo_status.map(i64::from),
+        details: event.details.map(|d| d.to_string()),
+        prev_hash,
+        hash: String::new(),
+    };
+    stored.hash = event_hash(&stored);
+    sqlx::query(
+        "INSERT INTO audit_events (id, occurred_at, actor_id, actor_name, client_ip, user_agent,
+             request_id, action, phone_number, verification_id, outcome, plivo_api_id,
+             plivo_status, details, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(stored.id)
+    .bind(&stored.occurred_at)
+    .bind(stored.actor_id)
+    .bind(&stored.actor_name)
+    .bind(&stored.client_ip)
+    .bind(&stored.user_agent)
+    .bind(&stored.request_id)
+    .bind(&stored.action)
+    .bind(&stored.phone_number)
+    .bind(&stored.verification_id)
+    .bind(&stored.outcome)
+    .bind(&stored.plivo_api_id)
+    .bind(stored.plivo_status)
+    .bind(&stored.details)
+    .bind(&stored.prev_hash)
+    .bind(&stored.hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> StoredEvent {
+        StoredEvent {
+            id: 7,
+            occurred_at: "2026-11-26T00:26:36.123456Z".into(),
+            actor_id: Some(1),
+            actor_name: "Zoë \"the admin\"".into(),
+            client_ip: Some("127.0.0.1".into()),
+            user_agent: None,
+            request_id: Some("r-1".into()),
+            action: "sign_in".into(),
+            phone_number: None,
+            verification_id: None,
+            outcome: "succeeded".into(),
+            plivo_api_id: None,
+            plivo_status: None,
+            details: Some(r#"{"username":"zoë"}"#.into()),
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_canonical_encoding_is_compact_json_in_the_documented_order() {
+        assert_eq!(
+            canonical_encoding(&sample()),
+            concat!(
+                r#"["callerdesk-audit-v1",7,"2026-11-26T00:26:36.123456Z",1,"Zoë \"the admin\"","#,
+                r#""127.0.0.1",null,"r-1","sign_in",null,null,"succeeded",null,null,"#,
+                r#""{\"username\":\"zoë\"}","0000000000000000000000000000000000000000000000000000000000000000"]"#
+            )
+        );
+    }
+
+    #[test]
+    fn any_changed_field_changes_the_hash() {
+        let base = event_hash(&sample());
+        let mut changed = sample();
+        changed.actor_name.push(' ');
+        assert_ne!(event_hash(&changed), base);
+        let mut changed = sample();
+        changed.prev_hash = "1".repeat(64);
+        assert_ne!(event_hash(&changed), base);
+        // The stored hash itself is not part of what is hashed.
+        let mut changed = sample();
+        changed.hash = "x".into();
+        assert_eq!(event_hash(&changed), base);
+    }
+}

@@ -1,0 +1,301 @@
+//! The subcommands: `serve` (the default), `user …` and `audit verify`. Each prints plain
+//! sentences and exits non-zero on failure.
+
+use serde_json::json;
+use std::{io::BufRead, path::Path, process::ExitCode};
+use tracing_subscriber::EnvFilter;
+
+use crate::{
+    audit::{self, Action, Actor, ChainStatus, NewEvent, Outcome, RequestMeta},
+    auth::password,
+    clock::Clock,
+    config::{AuditCommand, Cli, Command, ServeArgs, Settings, UserCommand},
+    db::{Db, timestamp, users},
+    domain::{Password, Role, Username},
+    startup::{Application, shutdown_signal},
+};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        None => match ServeArgs::from_env() {
+            Ok(args) => serve(args).await,
+            Err(e) => {
+                eprintln!("callerdesk: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Some(Command::Serve(args)) => serve(*args).await,
+        Some(Command::User { database, command }) => {
+            init_logging("warn");
+            finish(user(&database.database, command).await)
+        }
+        Some(Command::Audit { database, command }) => {
+            init_logging("warn");
+            match command {
+                AuditCommand::Verify => audit_verify(&database.database).await,
+            }
+        }
+    }
+}
+
+fn init_logging(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn finish(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("callerdesk: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let settings = match Settings::from_args(&args) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("callerdesk: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging("info,sqlx=warn,tower_http=info");
+    let sandbox = settings.is_sandbox();
+    let app = match Application::build(settings, Clock::system()).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("callerdesk: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Printed, not logged: the setup link carries a one-time secret.
+    println!("callerdesk is running at {}", app.url());
+    if sandbox {
+        println!("Sandbox mode: no Plivo credentials are set, so no real messages are sent.");
+    }
+    if let Some(setup) = app.setup_url() {
+        println!("No users yet. Open this link to create the first admin account (it works once):");
+        println!("  {setup}");
+    }
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("callerdesk: the server stopped: {e}.");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Opens an existing database for a command that must not create one.
+async fn open_existing(path: &Path) -> Result<Db, String> {
+    if !path.exists() {
+        return Err(format!(
+            "There is no database at {}. Set CALLERDESK_DATABASE or --database to its path.",
+            path.display()
+        ));
+    }
+    Db::open(path).await.map_err(|e| e.to_string())
+}
+
+fn read_password(from_stdin: bool) -> Result<Password, String> {
+    let typed = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("Could not read the password from standard input: {e}."))?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password("New password: ")
+            .map_err(|e| format!("Could not read the password: {e}."))?;
+        let second = rpassword::prompt_password("Same password again: ")
+            .map_err(|e| format!("Could not read the password: {e}."))?;
+        if first != second {
+            return Err("The two passwords are different; nothing was changed.".into());
+        }
+        first
+    };
+    Password::parse(&typed).map_err(|e| e.to_string())
+}
+
+async fn user(database: &Path, command: UserCommand) -> Result<String, String> {
+    let sql = |e: sqlx::Error| format!("The database could not be updated: {e}.");
+    let db = if matches!(command, UserCommand::Add { .. }) {
+        Db::open(database).await.map_err(|e| e.to_string())?
+    } else {
+        open_existing(database).await?
+    };
+    let meta = RequestMeta::default();
+    let now = Clock::system().now();
+    let result = match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let username = Username::parse(&name).map_err(|e| e.to_string())?;
+            let role = Role::from(role);
+            let password = read_password(password_stdin)?;
+            let hash = password::hash(&password).await.map_err(|e| e.to_string())?;
+            let mut tx = db.writer.begin().await.map_err(sql)?;
+            users::insert(&mut tx, &username, &hash, role, false, &timestamp(now))
+                .await
+                .map_err(sql)?
+                .ok_or_else(|| format!("There is already a user called {username}."))?;
+            audit::append(
+                &mut tx,
+                now,
+                NewEvent::new(
+                    Actor::command_line(),
+                    &meta,
+                    Action::UserCreated,
+                    Outcome::Succeeded,
+                )
+                .with_details(json!({ "username": username.as_str(), "role": role.as_str() })),
+            )
+            .await
+            .map_err(sql)?;
+            tx.commit().await.map_err(sql)?;
+            Ok(format!("Added {username} as {role}."))
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let user = find(&db, &name).await?;
+            let password = read_password(password_stdin)?;
+            let hash = password::hash(&password).await.map_err(|e| e.to_string())?;
+            let mut tx = db.writer.begin().await.map_err(sql)?;
+            users::set_password(&mut tx, user.id, &hash, false)
+                .await
+                .map_err(sql)?;
+            audit::append(
+                &mut tx,
+                now,
+                NewEvent::new(
+                    Actor::command_line(),
+                    &meta,
+                    Action::UserPasswordReset,
+                    Outcome::Succeeded,
+                )
+                .with_details(json!({ "username": user.username })),
+            )
+            .await
+            .map_err(sql)?;
+            tx.commit().await.map_err(sql)?;
+            Ok(format!(
+                "Set a new password for {}; their sessions have ended.",
+                user.username
+            ))
+        }
+        UserCommand::Disable { name } => set_disabled(&db, &name, true).await,
+        UserCommand::Enable { name } => set_disabled(&db, &name, false).await,
+        UserCommand::List => {
+            let all = users::list(&db.reader).await.map_err(sql)?;
+            if all.is_empty() {
+                return Ok("No users yet.".into());
+            }
+            let mut out = format!(
+                "{:<24} {:<9} {:<9} {}",
+                "NAME", "ROLE", "STATUS", "LAST SIGN-IN"
+            );
+            for u in all {
+                out.push_str(&format!(
+                    "\n{:<24} {:<9} {:<9} {}",
+                    u.username,
+                    u.role().as_str(),
+                    if u.disabled { "disabled" } else { "active" },
+                    u.last_sign_in_at.as_deref().unwrap_or("never")
+                ));
+            }
+            Ok(out)
+        }
+    };
+    db.close().await;
+    result
+}
+
+async fn find(db: &Db, name: &str) -> Result<users::User, String> {
+    users::by_name(&db.reader, name)
+        .await
+        .map_err(|e| format!("The database could not be read: {e}."))?
+        .ok_or_else(|| format!("There is no user called {name}."))
+}
+
+async fn set_disabled(db: &Db, name: &str, disabled: bool) -> Result<String, String> {
+    let sql = |e: sqlx::Error| format!("The database could not be updated: {e}.");
+    let user = find(db, name).await?;
+    let mut tx = db.writer.begin().await.map_err(sql)?;
+    if disabled
+        && user.role() == Role::Admin
+        && !user.disabled
+        && users::active_admins(&mut tx).await.map_err(sql)? <= 1
+    {
+        return Err(format!(
+            "{} is the only active admin and can't be disabled.",
+            user.username
+        ));
+    }
+    users::set_disabled(&mut tx, user.id, disabled)
+        .await
+        .map_err(sql)?;
+    let action = if disabled {
+        Action::UserDisabled
+    } else {
+        Action::UserEnabled
+    };
+    audit::append(
+        &mut tx,
+        Clock::system().now(),
+        NewEvent::new(
+            Actor::command_line(),
+            &RequestMeta::default(),
+            action,
+            Outcome::Succeeded,
+        )
+        .with_details(json!({ "username": user.username })),
+    )
+    .await
+    .map_err(sql)?;
+    tx.commit().await.map_err(sql)?;
+    Ok(if disabled {
+        format!("Disabled {}; their sessions have ended.", user.username)
+    } else {
+        format!("Enabled {}.", user.username)
+    })
+}
+
+async fn audit_verify(database: &Path) -> ExitCode {
+    let db = match open_existing(database).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("callerdesk: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let status = audit::verify_chain(&db.reader).await;
+    db.close().await;
+    match status {
+        Ok(status @ ChainStatus::Intact { .. }) => {
+            println!("{status}");
+            ExitCode::SUCCESS
+        }
+        Ok(status @ ChainStatus::Broken { .. }) => {
+            println!("{status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("callerdesk: the audit log could not be read: {e}.");
+            ExitCode::FAILURE
+        }
+    }
+}

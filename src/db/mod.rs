@@ -1,0 +1,131 @@
+//! SQLite: one writer connection for the life of the process and a pool of read-only readers.
+//!
+//! Why exactly one writer: the SQLite that sqlx 0.8 bundles (3.46) predates the fix (3.51.3) for
+//! a WAL corruption bug that needs two connections writing or checkpointing at the same time.
+//! With a single writer connection that stays open, and readers opened read-only (which never
+//! write or checkpoint), that can't happen. Writes queue for the writer; SQLite's own busy
+//! timeout covers other processes (the command line) touching the file.
+
+pub mod users;
+
+use sqlx::{
+    SqlitePool,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+use std::{path::Path, time::Duration};
+
+/// How long a statement waits for another process's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Readers: enough for two cores and a few slow requests.
+const READERS: u32 = 4;
+
+/// The database: use `writer` for anything that writes (and for transactions), `reader` for
+/// everything else.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub writer: SqlitePool,
+    pub reader: SqlitePool,
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("The database {path} could not be opened: {source}.")]
+    Open { path: String, source: sqlx::Error },
+    #[error("The database {path} could not be brought up to date: {source}.")]
+    Migrate {
+        path: String,
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+impl Db {
+    /// Opens (creating if missing) the database at `path` and applies the migrations.
+    pub async fn open(path: &Path) -> Result<Self, OpenError> {
+        let shown = path.display().to_string();
+        let open_err = |source| OpenError::Open {
+            path: shown.clone(),
+            source,
+        };
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .synchronous(SqliteSynchronous::Full);
+        let writer = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal),
+            )
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("./migrations")
+            .run(&writer)
+            .await
+            .map_err(|source| OpenError::Migrate {
+                path: shown.clone(),
+                source,
+            })?;
+        // The journal mode is a property of the file (set by the writer above), so readers
+        // don't set it: a read-only connection can't.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(open_err)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn is_healthy(&self) -> bool {
+        sqlx::query_scalar::<_, i64>("SELECT 1")
+            .fetch_one(&self.reader)
+            .await
+            .is_ok()
+    }
+}
+
+/// Formats a time the way every table stores it: UTC, RFC 3339, microseconds.
+pub fn timestamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    t.format(&format)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// Reads a stored timestamp back.
+pub fn parse_timestamp(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn timestamps_are_utc_with_microseconds_and_round_trip() {
+        let t = datetime!(2026-11-26 01:02:03.123456789 +02:00);
+        let s = timestamp(t);
+        assert_eq!(s, "2026-11-25T23:02:03.123456Z");
+        assert_eq!(
+            parse_timestamp(&s).unwrap(),
+            datetime!(2026-11-25 23:02:03.123456 UTC)
+        );
+    }
+}

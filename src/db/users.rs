@@ -1,0 +1,172 @@
+//! Staff accounts.
+
+use sqlx::{FromRow, SqliteConnection, SqlitePool};
+
+use crate::domain::{Role, Username};
+
+/// A row of `users`, without the password hash.
+#[derive(Debug, Clone, FromRow)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    #[sqlx(try_from = "String")]
+    pub role: RoleColumn,
+    pub disabled: bool,
+    pub must_change_password: bool,
+    pub session_epoch: i64,
+    pub created_at: String,
+    pub last_sign_in_at: Option<String>,
+}
+
+/// `Role` as read from a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoleColumn(pub Role);
+
+impl TryFrom<String> for RoleColumn {
+    type Error = crate::domain::UnknownRole;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse().map(RoleColumn)
+    }
+}
+
+impl User {
+    pub fn role(&self) -> Role {
+        self.role.0
+    }
+}
+
+const COLUMNS: &str = "id, username, role, disabled, must_change_password, session_epoch, \
+                       created_at, last_sign_in_at";
+
+/// How many users exist (disabled ones included).
+pub async fn count(conn: impl sqlx::SqliteExecutor<'_>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn by_id(conn: impl sqlx::SqliteExecutor<'_>, id: i64) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn by_name(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    name: &str,
+) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE username = ?"))
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The stored hash of a user's password.
+pub async fn password_hash(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Every user, by name.
+pub async fn list(pool: &SqlitePool) -> sqlx::Result<Vec<User>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM users ORDER BY username COLLATE NOCASE"
+    ))
+    .fetch_all(pool)
+    .await
+}
+
+/// Adds a user; `Ok(None)` when the name is taken.
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    username: &Username,
+    password_hash: &str,
+    role: Role,
+    must_change_password: bool,
+    now: &str,
+) -> sqlx::Result<Option<i64>> {
+    let result = sqlx::query(
+        "INSERT INTO users (username, password_hash, role, must_change_password, created_at)
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(username.as_str())
+    .bind(password_hash)
+    .bind(role.as_str())
+    .bind(must_change_password)
+    .bind(now)
+    .execute(conn)
+    .await;
+    match result {
+        Ok(done) => Ok(Some(done.last_insert_rowid())),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets a password and ends the user's sessions.
+pub async fn set_password(
+    conn: &mut SqliteConnection,
+    id: i64,
+    password_hash: &str,
+    must_change_password: bool,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET password_hash = ?, must_change_password = ?,
+                          session_epoch = session_epoch + 1
+         WHERE id = ?",
+    )
+    .bind(password_hash)
+    .bind(must_change_password)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_role(conn: &mut SqliteConnection, id: i64, role: Role) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET role = ? WHERE id = ?")
+        .bind(role.as_str())
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Disables (ending their sessions) or enables a user.
+pub async fn set_disabled(
+    conn: &mut SqliteConnection,
+    id: i64,
+    disabled: bool,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET disabled = ?,
+                          session_epoch = session_epoch + CASE WHEN ? THEN 1 ELSE 0 END
+         WHERE id = ?",
+    )
+    .bind(disabled)
+    .bind(disabled)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn record_sign_in(conn: &mut SqliteConnection, id: i64, now: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET last_sign_in_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Active (not disabled) admins, read inside the writer's transaction so the last-admin rule
+/// can't race.
+pub async fn active_admins(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0")
+        .fetch_one(conn)
+        .await
+}

@@ -1,0 +1,9 @@
+//! Domain types that are valid by construction. Nothing here does I/O.
+
+mod password;
+mod role;
+mod username;
+
+pub use password::{Password, PasswordError};
+pub use role::{Permission, Role, UnknownRole};
+pub use username::{Username, UsernameError};

@@ -1,0 +1,25 @@
+//! callerdesk: verify phone numbers as Plivo caller IDs from a browser, with every step in a
+//! tamper-evident audit log.
+//!
+//! Modules, in reading order:
+
+/// The append-only, hash-chained audit log.
+pub mod audit;
+/// Password hashing, sign-in throttling and the session's contents.
+pub mod auth;
+/// The command-line subcommands other than `serve`.
+pub mod cli;
+/// Time as a parameter, so expiry logic is testable.
+pub mod clock;
+/// Command line and environment: parsed by clap, validated into typed [`config::Settings`].
+pub mod config;
+/// SQLite: the writer/reader pools, migrations, and one module of SQL per table group.
+pub mod db;
+/// Types that are valid by construction (usernames, passwords, roles); no I/O.
+pub mod domain;
+/// The web layer's one error type and how it becomes a response.
+pub mod error;
+/// Building the application (state, router, background jobs) and serving it.
+pub mod startup;
+/// The web layer: router, middleware, one module per screen.
+pub mod web;

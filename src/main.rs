@@ -1,0 +1,10 @@
+//! The `callerdesk` binary: parse the command line and hand over to the library.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = callerdesk::config::Cli::parse();
+    callerdesk::cli::run(cli).await
+}

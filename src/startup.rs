@@ -1,0 +1,167 @@
+//! Building the application: open the database, prepare the first-run setup link, build the
+//! router, bind the listener (port 0 in tests), then serve until told to stop.
+
+use axum::Router;
+use std::{future::Future, net::SocketAddr, sync::Arc};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use crate::{
+    auth::session::random_token,
+    clock::Clock,
+    config::Settings,
+    db::{self, Db},
+    web::{
+        self,
+        state::{AppState, SetupGate},
+    },
+};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "callerdesk_session";
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] db::OpenError),
+    #[error("Could not listen on {address} (CALLERDESK_LISTEN): {source}.")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("The database could not be read: {0}.")]
+    Query(#[from] sqlx::Error),
+}
+
+/// A built application, bound to its port and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    setup_token: Option<String>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Opens the database (applying migrations), binds the listener and builds the router.
+    pub async fn build(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        let db = Db::open(&settings.database).await?;
+        let setup_token = (db::users::count(&db.reader).await? == 0).then(random_token);
+        let setup = setup_token
+            .clone()
+            .map_or_else(SetupGate::closed, SetupGate::open);
+
+        let store = SqliteStore::new(db.writer.clone());
+        let idle =
+            time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::MINUTE * 30);
+        let sessions = SessionManagerLayer::new(store.clone())
+            .with_name(SESSION_COOKIE)
+            .with_http_only(true)
+            .with_same_site(SameSite::Strict)
+            .with_secure(settings.secure_cookies)
+            .with_expiry(Expiry::OnInactivity(idle));
+        let expired_sessions = tokio::spawn(async move {
+            use tower_sessions::ExpiredDeletion;
+            if let Err(e) = store
+                .continuously_delete_expired(tokio::time::Duration::from_secs(600))
+                .await
+            {
+                tracing::warn!(error = %e, "deleting expired sessions stopped");
+            }
+        });
+
+        let address = settings.listen;
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| StartError::Listen { address, source })?;
+        let state = AppState {
+            db,
+            settings: Arc::new(settings),
+            clock,
+            setup,
+        };
+        let router = web::router(state.clone(), sessions);
+        Ok(Self {
+            listener,
+            router,
+            state,
+            setup_token,
+            background: vec![expired_sessions],
+        })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The address people should open.
+    pub fn url(&self) -> String {
+        let ip = self.state.settings.listen.ip();
+        let host = if ip.is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else if ip.is_ipv6() {
+            format!("[{ip}]")
+        } else {
+            ip.to_string()
+        };
+        format!("http://{host}:{}", self.port())
+    }
+
+    /// The one-time link that creates the first admin, while no user exists.
+    pub fn setup_url(&self) -> Option<String> {
+        self.setup_token
+            .as_ref()
+            .map(|token| format!("{}/setup?token={token}", self.url()))
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests, stops background
+    /// work and closes the database.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in self.background {
+            task.abort();
+        }
+        self.state.db.close().await;
+        served
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,356 @@
+//! Signing in and out, and the first-run setup that creates the first admin.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form,
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::Session;
+
+use crate::{
+    audit::{self, Action, Actor, NewEvent, Outcome},
+    auth::{
+        password,
+        session::{CSRF, SIGNED_IN, SignedIn, random_token},
+        throttle,
+    },
+    db::{timestamp, users},
+    domain::{Password, Role, Username},
+    error::AppError,
+    web::{
+        extract::{ClientMeta, CurrentUser},
+        layout::{Chrome, notify},
+        state::AppState,
+    },
+};
+
+/// The message for an unknown user and a wrong password alike.
+const WRONG_CREDENTIALS: &str = "That username and password don't match. Check them and try again.";
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    username: String,
+    next: String,
+    error: Option<String>,
+    first_run: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Only paths on this site, so the sign-in page can't be used to send someone elsewhere.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+/// `GET /login`
+pub async fn login_form(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, AppError> {
+    if session.get::<SignedIn>(SIGNED_IN).await?.is_some() {
+        return Ok(Redirect::to(&safe_next(query.next.as_deref())).into_response());
+    }
+    Ok(LoginPage {
+        chrome: Chrome::anonymous(&state, &session).await?,
+        username: String::new(),
+        next: safe_next(query.next.as_deref()),
+        error: None,
+        first_run: users::count(&state.db.reader).await? == 0,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+/// `POST /login`
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    ClientMeta(meta): ClientMeta,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let username: String = form.username.trim().chars().take(64).collect();
+    let ip = meta.client_ip.clone().unwrap_or_else(|| "unknown".into());
+    let next = safe_next(form.next.as_deref());
+    if let Some(wait) = throttle::wait(&state.db.reader, &username, &ip, now).await? {
+        let mut tx = state.db.writer.begin().await?;
+        audit::append(
+            &mut tx,
+            now,
+            NewEvent::new(
+                Actor::anonymous(),
+                &meta,
+                Action::SignInThrottled,
+                Outcome::Failed,
+            )
+            .with_details(json!({ "username": username })),
+        )
+        .await?;
+        tx.commit().await?;
+        let message = format!(
+            "Too many failed sign-ins. Try again in {}.",
+            throttle::minutes_text(wait)
+        );
+        return login_refused(&state, &session, username, next, message).await;
+    }
+
+    let user = users::by_name(&state.db.reader, &username).await?;
+    let stored = match &user {
+        Some(u) => users::password_hash(&state.db.reader, u.id).await?,
+        None => None,
+    };
+    let password_ok = password::verify(form.password, stored).await;
+    let user = user.filter(|u| password_ok && !u.disabled);
+
+    let Some(user) = user else {
+        let mut tx = state.db.writer.begin().await?;
+        throttle::record_failure(&mut tx, &username, &ip, now).await?;
+        audit::append(
+            &mut tx,
+            now,
+            NewEvent::new(Actor::anonymous(), &meta, Action::SignIn, Outcome::Failed)
+                .with_details(json!({ "username": username })),
+        )
+        .await?;
+        tx.commit().await?;
+        return login_refused(
+            &state,
+            &session,
+            username,
+            next,
+            WRONG_CREDENTIALS.to_owned(),
+        )
+        .await;
+    };
+
+    let mut tx = state.db.writer.begin().await?;
+    users::record_sign_in(&mut tx, user.id, &timestamp(now)).await?;
+    throttle::clear(&mut tx, &user.username).await?;
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent::new(
+            Actor::user(user.id, &user.username),
+            &meta,
+            Action::SignIn,
+            Outcome::Succeeded,
+        )
+        .with_details(json!({ "username": user.username })),
+    )
+    .await?;
+    tx.commit().await?;
+
+    // A new session id at sign-in (no fixation), and a new CSRF token with it.
+    session.cycle_id().await?;
+    session.insert(CSRF, random_token()).await?;
+    session
+        .insert(
+            SIGNED_IN,
+            SignedIn {
+                user_id: user.id,
+                epoch: user.session_epoch,
+                signed_in_at: now.unix_timestamp(),
+            },
+        )
+        .await?;
+    if user.must_change_password {
+        notify(&session, "Choose a new password to continue.").await?;
+        return Ok(Redirect::to("/account").into_response());
+    }
+    Ok(Redirect::to(&next).into_response())
+}
+
+/// The sign-in page again, with the name typed and why it failed.
+async fn login_refused(
+    state: &AppState,
+    session: &Session,
+    username: String,
+    next: String,
+    error: String,
+) -> Result<Response, AppError> {
+    let page = LoginPage {
+        chrome: Chrome::anonymous(state, session).await?,
+        username,
+        next,
+        error: Some(error),
+        first_run: false,
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// `POST /logout`
+pub async fn logout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ClientMeta(meta): ClientMeta,
+) -> Result<Response, AppError> {
+    let mut tx = state.db.writer.begin().await?;
+    audit::append(
+        &mut tx,
+        state.clock.now(),
+        NewEvent::new(user.actor(), &meta, Action::SignOut, Outcome::Succeeded),
+    )
+    .await?;
+    tx.commit().await?;
+    user.session.flush().await?;
+    Ok(Redirect::to("/login").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/setup.html")]
+struct SetupPage {
+    chrome: Chrome,
+    token: String,
+    username: String,
+    username_error: Option<String>,
+    password_error: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/setup_closed.html")]
+struct SetupClosedPage {
+    chrome: Chrome,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SetupQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /setup?token=…`
+pub async fn setup_form(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<SetupQuery>,
+) -> Result<Response, AppError> {
+    let chrome = Chrome::anonymous(&state, &session).await?;
+    if !state.setup.accepts(&query.token) {
+        return Ok((StatusCode::NOT_FOUND, SetupClosedPage { chrome }).into_response());
+    }
+    Ok(SetupPage {
+        chrome,
+        token: query.token,
+        username: String::new(),
+        username_error: None,
+        password_error: None,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /setup`: creates the first admin and kills the token.
+pub async fn setup(
+    State(state): State<AppState>,
+    session: Session,
+    ClientMeta(meta): ClientMeta,
+    Form(form): Form<SetupForm>,
+) -> Result<Response, AppError> {
+    if !state.setup.accepts(&form.token) {
+        let chrome = Chrome::anonymous(&state, &session).await?;
+        return Ok((StatusCode::NOT_FOUND, SetupClosedPage { chrome }).into_response());
+    }
+    let username = Username::parse(&form.username);
+    let password = match Password::parse(&form.password) {
+        Ok(_) if form.password != form.confirm => {
+            Err("The two passwords are different. Type the same password twice.".to_owned())
+        }
+        other => other.map_err(|e| e.to_string()),
+    };
+    let (username, password) = match (username, password) {
+        (Ok(u), Ok(p)) => (u, p),
+        (u, p) => {
+            return Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                SetupPage {
+                    chrome: Chrome::anonymous(&state, &session).await?,
+                    token: form.token,
+                    username: form.username,
+                    username_error: u.err().map(|e| e.to_string()),
+                    password_error: p.err(),
+                },
+            )
+                .into_response());
+        }
+    };
+    let hash = password::hash(&password).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.writer.begin().await?;
+    // Re-checked under the writer: setup happens once, even if two tabs race.
+    if users::count(&mut *tx).await? > 0 {
+        state.setup.close();
+        let chrome = Chrome::anonymous(&state, &session).await?;
+        return Ok((StatusCode::NOT_FOUND, SetupClosedPage { chrome }).into_response());
+    }
+    let id = users::insert(
+        &mut tx,
+        &username,
+        &hash,
+        Role::Admin,
+        false,
+        &timestamp(now),
+    )
+    .await?
+    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("first user already exists")))?;
+    let actor = Actor::user(id, username.as_str());
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent::new(
+            actor.clone(),
+            &meta,
+            Action::SetupCompleted,
+            Outcome::Succeeded,
+        ),
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent::new(actor, &meta, Action::UserCreated, Outcome::Succeeded)
+            .with_details(json!({ "username": username.as_str(), "role": Role::Admin.as_str() })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.setup.close();
+    tracing::info!("first admin created; the setup link no longer works");
+    notify(
+        &session,
+        format!("Welcome, {username}. Your admin account is ready: sign in with it."),
+    )
+    .await?;
+    Ok(Redirect::to("/login").into_response())
+}

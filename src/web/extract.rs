@@ -1,0 +1,178 @@
+//! Extractors: who is signed in ([`CurrentUser`]) and where a request came from
+//! ([`ClientMeta`]).
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::{HeaderMap, request::Parts},
+};
+use ipnet::IpNet;
+use std::net::{IpAddr, SocketAddr};
+use tower_sessions::Session;
+
+use crate::{
+    audit::{Actor, RequestMeta},
+    auth::session::{SIGNED_IN, SignedIn},
+    db::users::{self, User},
+    domain::{Permission, Role},
+    error::AppError,
+    web::state::AppState,
+};
+
+/// The signed-in user, checked on every request against the database: a disabled user, a
+/// bumped session epoch (password reset, disable) or a session past its absolute lifetime all
+/// end the session here.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub user: User,
+    pub session: Session,
+}
+
+/// Paths a user with a temporary password may still use.
+const PASSWORD_CHANGE_PATHS: [&str; 3] = ["/account", "/account/password", "/logout"];
+
+impl CurrentUser {
+    pub fn role(&self) -> Role {
+        self.user.role()
+    }
+
+    /// Refuses with 403 unless the user's role allows `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), AppError> {
+        if self.role().can(permission) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::user(self.user.id, &self.user.username)
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, why)| AppError::Internal(anyhow::anyhow!("session missing: {why}")))?;
+        let next = (parts.method == axum::http::Method::GET)
+            .then(|| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
+            .flatten();
+        let signed_in_required = || AppError::SignInRequired { next: next.clone() };
+
+        let Some(signed_in) = session.get::<SignedIn>(SIGNED_IN).await? else {
+            return Err(signed_in_required());
+        };
+        let user = users::by_id(&state.db.reader, signed_in.user_id).await?;
+        let now = state.clock.now().unix_timestamp();
+        let max_age = i64::try_from(state.settings.session_max.as_secs()).unwrap_or(i64::MAX);
+        let valid = user.filter(|u| {
+            !u.disabled
+                && u.session_epoch == signed_in.epoch
+                && now.saturating_sub(signed_in.signed_in_at) < max_age
+        });
+        let Some(user) = valid else {
+            session.flush().await?;
+            return Err(signed_in_required());
+        };
+        if user.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&parts.uri.path()) {
+            return Err(AppError::PasswordChangeRequired);
+        }
+        Ok(Self { user, session })
+    }
+}
+
+/// Client IP, user agent and request id, for the audit log.
+#[derive(Debug, Clone)]
+pub struct ClientMeta(pub RequestMeta);
+
+impl ClientMeta {
+    /// The client IP as text, or "unknown" (for throttling keys).
+    pub fn ip_or_unknown(&self) -> String {
+        self.0.client_ip.clone().unwrap_or_else(|| "unknown".into())
+    }
+}
+
+impl FromRequestParts<AppState> for ClientMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(512).collect::<String>())
+        };
+        Ok(Self(RequestMeta {
+            client_ip: peer
+                .map(|peer| client_ip(peer, &parts.headers, &state.settings.trusted_proxies))
+                .map(|ip| ip.to_string()),
+            user_agent: header("user-agent"),
+            request_id: header("x-request-id"),
+        }))
+    }
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy, in which case the
+/// right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        let headers = xff("198.51.100.7, 10.0.0.5");
+        assert_eq!(
+            client_ip(proxy, &headers, &trusted).to_string(),
+            "198.51.100.7"
+        );
+        assert_eq!(client_ip(stranger, &headers, &trusted), stranger);
+        assert_eq!(client_ip(proxy, &headers, &[]), proxy);
+        // A client can't pick its address by prepending to the header.
+        let headers = xff("1.2.3.4, 198.51.100.7");
+        assert_eq!(
+            client_ip(proxy, &headers, &trusted).to_string(),
+            "198.51.100.7"
+        );
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &trusted), proxy);
+    }
+}

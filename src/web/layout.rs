@@ -1,0 +1,113 @@
+//! What the base layout needs on every page: the signed-in person, the sandbox banner, the
+//! CSRF token, a notice left by the previous request, and the asset URLs.
+
+use tower_sessions::Session;
+
+use crate::{
+    auth::session::{CSRF, NOTICE, random_token},
+    domain::Permission,
+    error::AppError,
+    web::{
+        assets::{AssetUrls, URLS},
+        extract::CurrentUser,
+        state::AppState,
+    },
+};
+
+/// The signed-in person, as the header shows them.
+#[derive(Debug, Clone)]
+pub struct ChromeUser {
+    pub name: String,
+    pub role: &'static str,
+    pub can_manage_users: bool,
+}
+
+/// Which navigation entry is the current page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    None,
+    CallerIds,
+    Users,
+    Account,
+}
+
+/// The layout's data, a field of every page template.
+#[derive(Debug)]
+pub struct Chrome {
+    pub user: Option<ChromeUser>,
+    pub sandbox: bool,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub nav: Nav,
+    pub assets: &'static AssetUrls,
+}
+
+impl Chrome {
+    /// For a signed-in page.
+    pub async fn for_user(
+        state: &AppState,
+        user: &CurrentUser,
+        nav: Nav,
+    ) -> Result<Self, AppError> {
+        let mut chrome = Self::anonymous(state, &user.session).await?;
+        chrome.user = Some(ChromeUser {
+            name: user.user.username.clone(),
+            role: user.role().label(),
+            can_manage_users: user.role().can(Permission::ManageUsers),
+        });
+        chrome.nav = nav;
+        Ok(chrome)
+    }
+
+    /// For a page shown to someone not signed in (sign-in, setup).
+    pub async fn anonymous(state: &AppState, session: &Session) -> Result<Self, AppError> {
+        Ok(Self {
+            user: None,
+            sandbox: state.settings.is_sandbox(),
+            csrf: csrf_token(session).await?,
+            notice: session.remove::<String>(NOTICE).await?,
+            nav: Nav::None,
+            assets: &URLS,
+        })
+    }
+
+    /// For error pages, which are rendered without the session.
+    pub fn bare(sandbox: bool) -> Self {
+        Self {
+            user: None,
+            sandbox,
+            csrf: String::new(),
+            notice: None,
+            nav: Nav::None,
+            assets: &URLS,
+        }
+    }
+
+    /// Whether the navigation entry named `name` ("caller-ids", "users", "account") is the
+    /// current page (for `aria-current`).
+    pub fn is_current(&self, name: &str) -> bool {
+        let current = match self.nav {
+            Nav::None => "",
+            Nav::CallerIds => "caller-ids",
+            Nav::Users => "users",
+            Nav::Account => "account",
+        };
+        current == name
+    }
+}
+
+/// The session's CSRF token, created on first use.
+pub async fn csrf_token(session: &Session) -> Result<String, AppError> {
+    if let Some(token) = session.get::<String>(CSRF).await? {
+        return Ok(token);
+    }
+    let token = random_token();
+    session.insert(CSRF, &token).await?;
+    Ok(token)
+}
+
+/// Leaves a notice for the next page ("User alice was created.").
+pub async fn notify(session: &Session, text: impl Into<String>) -> Result<(), AppError> {
+    session.insert(NOTICE, text.into()).await?;
+    Ok(())
+}

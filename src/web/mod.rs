@@ -1,0 +1,90 @@
+//! The web layer: the router, middleware and one module per screen. Handlers are short verbs
+//! (`users::add`, `auth::login`); they check the role on the server, every time.
+
+pub mod account;
+pub mod assets;
+pub mod auth;
+pub mod extract;
+pub mod home;
+pub mod layout;
+pub mod middleware;
+pub mod state;
+pub mod users;
+
+use axum::{
+    Router,
+    http::StatusCode,
+    middleware::{from_fn, from_fn_with_state},
+    routing::{get, post},
+};
+use std::time::Duration;
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use tower_sessions::{SessionManagerLayer, SessionStore};
+
+use crate::{db::Db, error::AppError, web::state::AppState};
+
+/// How long any request may take before it is answered with 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+async fn healthz(axum::extract::State(db): axum::extract::State<Db>) -> (StatusCode, &'static str) {
+    if db.is_healthy().await {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+    }
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+/// Every route, with the middleware around them.
+pub fn router<S: SessionStore + Clone>(
+    state: AppState,
+    sessions: SessionManagerLayer<S>,
+) -> Router {
+    let pages = Router::new()
+        .route("/", get(home::show))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/setup", get(auth::setup_form).post(auth::setup))
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{id}/role", post(users::change_role))
+        .route("/users/{id}/password", post(users::reset_password))
+        .route("/users/{id}/disable", post(users::disable))
+        .route("/users/{id}/enable", post(users::enable))
+        .route("/account", get(account::show))
+        .route("/account/password", post(account::change_password))
+        .fallback(not_found)
+        .layer(from_fn(middleware::csrf))
+        .layer(sessions);
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/static/{*path}", get(assets::serve))
+        .merge(pages)
+        .layer(RequestBodyLimitLayer::new(middleware::BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(from_fn_with_state(state.clone(), middleware::render_error_pages))
+        .layer(from_fn(middleware::security_headers))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}

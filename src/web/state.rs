@@ -1,0 +1,66 @@
+//! What every handler can reach.
+
+use axum::extract::FromRef;
+use std::sync::{Arc, Mutex, PoisonError};
+use subtle::ConstantTimeEq;
+
+use crate::{clock::Clock, config::Settings, db::Db};
+
+/// Shared application state: cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub clock: Clock,
+    pub setup: SetupGate,
+}
+
+impl FromRef<AppState> for Db {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
+/// The one-time first-run token: printed at start-up while no user exists, held only in
+/// memory, dead once used.
+#[derive(Clone, Debug, Default)]
+pub struct SetupGate(Arc<Mutex<Option<String>>>);
+
+impl SetupGate {
+    pub fn open(token: String) -> Self {
+        Self(Arc::new(Mutex::new(Some(token))))
+    }
+
+    pub fn closed() -> Self {
+        Self::default()
+    }
+
+    /// Whether `candidate` is the live token.
+    pub fn accepts(&self, candidate: &str) -> bool {
+        let guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        guard
+            .as_deref()
+            .is_some_and(|token| bool::from(token.as_bytes().ct_eq(candidate.as_bytes())))
+    }
+
+    /// Kills the token.
+    pub fn close(&self) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_setup_token_works_until_closed() {
+        let gate = SetupGate::open("abc".into());
+        assert!(gate.accepts("abc"));
+        assert!(!gate.accepts("abd"));
+        assert!(!gate.accepts(""));
+        gate.close();
+        assert!(!gate.accepts("abc"));
+        assert!(!SetupGate::closed().accepts(""));
+    }
+}
