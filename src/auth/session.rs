@@ -11,6 +11,12 @@ pub const CSRF: &str = "csrf";
 /// The key of the notice shown once on the next page.
 pub const NOTICE: &str = "notice";
 
+/// The key of the last time (unix seconds) the session's idle expiry was pushed back.
+pub const TOUCHED: &str = "touched";
+/// How often an active session is saved to push its idle expiry back. Saving on every request
+/// would queue a write behind the single writer for every page view.
+pub const TOUCH_EVERY_SECS: i64 = 60;
+
 /// Who is signed in on this session.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignedIn {

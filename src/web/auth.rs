@@ -45,6 +45,7 @@ struct LoginPage {
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    signed_out: Option<String>,
 }
 
 /// Only paths on this site, so the sign-in page can't be used to send someone elsewhere.
@@ -64,8 +65,12 @@ pub async fn login_form(
     if session.get::<SignedIn>(SIGNED_IN).await?.is_some() {
         return Ok(Redirect::to(&safe_next(query.next.as_deref())).into_response());
     }
+    let mut chrome = Chrome::anonymous(&state, &session).await?;
+    if query.signed_out.is_some() {
+        chrome.notice = Some("You have signed out.".to_owned());
+    }
     Ok(LoginPage {
-        chrome: Chrome::anonymous(&state, &session).await?,
+        chrome,
         username: String::new(),
         next: safe_next(query.next.as_deref()),
         error: None,
@@ -215,7 +220,8 @@ pub async fn logout(
     .await?;
     tx.commit().await?;
     user.session.flush().await?;
-    Ok(Redirect::to("/login").into_response())
+    // The session is gone, so the notice travels in the address.
+    Ok(Redirect::to("/login?signed_out=1").into_response())
 }
 
 #[derive(Template, WebTemplate)]

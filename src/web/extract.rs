@@ -11,7 +11,7 @@ use tower_sessions::Session;
 
 use crate::{
     audit::{Actor, RequestMeta},
-    auth::session::{SIGNED_IN, SignedIn},
+    auth::session::{SIGNED_IN, SignedIn, TOUCH_EVERY_SECS, TOUCHED},
     db::users::{self, User},
     domain::{Permission, Role},
     error::AppError,
@@ -76,6 +76,11 @@ impl FromRequestParts<AppState> for CurrentUser {
             session.flush().await?;
             return Err(signed_in_required());
         };
+        // Modifying the session makes the store save it, which pushes the idle expiry back.
+        let touched = session.get::<i64>(TOUCHED).await?.unwrap_or(0);
+        if now.saturating_sub(touched) >= TOUCH_EVERY_SECS {
+            session.insert(TOUCHED, now).await?;
+        }
         if user.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&parts.uri.path()) {
             return Err(AppError::PasswordChangeRequired);
         }

@@ -1,1 +1,14 @@
+//! The integration tests: one binary (every file directly in tests/ would be its own, slow to
+//! link). Each test starts the real application on port 0 with a fresh SQLite file and drives it
+//! over HTTP with a cookie-keeping client.
 
+// Test code may fail loudly: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod access;
+mod audit_log;
+mod auth;
+mod config_errors;
+mod helpers;
+mod security;
+mod users;

@@ -1,0 +1,325 @@
+//! Setup, sign-in, sign-out, throttling and sessions.
+
+use crate::helpers::{Browser, PASSWORD, TestApp, location};
+use callerdesk::domain::Role;
+use reqwest::StatusCode;
+use time::Duration;
+
+#[tokio::test]
+async fn the_setup_link_creates_the_first_admin_once() {
+    let app = TestApp::spawn().await;
+    let setup = app
+        .setup_url
+        .clone()
+        .expect("a fresh database prints a setup link");
+    let path = setup.strip_prefix(&app.base).unwrap().to_owned();
+    let mut browser = app.browser();
+
+    let (status, _) = browser.page("/setup?token=not-the-token").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = browser.page(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Create the first admin account"));
+
+    let token = path.split("token=").nth(1).unwrap().to_owned();
+    let short = browser
+        .post(
+            "/setup",
+            &[
+                ("token", &token),
+                ("username", "root"),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        short
+            .text()
+            .await
+            .unwrap()
+            .contains("at least 12 characters")
+    );
+
+    let created = browser
+        .post(
+            "/setup",
+            &[
+                ("token", &token),
+                ("username", "root"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&created), "/login");
+
+    // The token is dead now, for the form and for a second submission.
+    let (status, body) = browser.page(&path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("no longer works"));
+    let again = browser
+        .post(
+            "/setup",
+            &[
+                ("token", &token),
+                ("username", "eve"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    let signed_in = browser.sign_in("root", PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let (status, body) = browser.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("root") && body.contains("Admin"), "{body}");
+
+    let actions: Vec<String> = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .map(|(a, ..)| a)
+        .collect();
+    assert_eq!(actions, ["setup_completed", "user_created", "sign_in"]);
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_message() {
+    let app = TestApp::spawn().await;
+    app.add_user("alice", Role::Operator).await;
+    let mut browser = app.browser();
+
+    let wrong = browser.sign_in("alice", "not the password at all").await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let wrong = wrong.text().await.unwrap();
+    let unknown = browser.sign_in("nobody", "not the password at all").await;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown = unknown.text().await.unwrap();
+
+    let message = "That username and password don&#39;t match";
+    assert!(wrong.contains(message), "{wrong}");
+    assert!(unknown.contains(message), "{unknown}");
+
+    let events = app.audit_actions().await;
+    let failures: Vec<_> = events
+        .iter()
+        .filter(|(a, o, _)| a == "sign_in" && o == "failed")
+        .collect();
+    assert_eq!(failures.len(), 2);
+    // The username tried is recorded; the password never is.
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT details FROM audit_events WHERE action = 'sign_in'")
+            .fetch_all(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert!(details.iter().any(|d| d.contains("nobody")));
+    assert!(details.iter().all(|d| !d.contains("not the password")));
+}
+
+#[tokio::test]
+async fn the_right_password_signs_in_and_sign_out_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("olga", Role::Operator).await;
+    let (status, body) = browser.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("olga"));
+
+    let out = browser.post("/logout", &[]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&out), "/login?signed_out=1");
+    let (_, body) = browser.page("/login?signed_out=1").await;
+    assert!(body.contains("You have signed out."));
+    let after = browser.get("/").await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    assert!(location(&after).starts_with("/login"));
+
+    let actions: Vec<String> = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .map(|(a, ..)| a)
+        .collect();
+    assert!(
+        actions.ends_with(&["sign_in".to_owned(), "sign_out".to_owned()]),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_sends_you_back_where_you_were_going_but_only_on_this_site() {
+    let app = TestApp::spawn().await;
+    app.add_user("amy", Role::Admin).await;
+    let mut browser = app.browser();
+    let redirected = browser.get("/users").await;
+    assert_eq!(location(&redirected), "/login?next=%2Fusers");
+
+    browser.page("/login?next=/users").await;
+    let done = browser
+        .post(
+            "/login",
+            &[
+                ("username", "amy"),
+                ("password", PASSWORD),
+                ("next", "/users"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&done), "/users");
+
+    let mut other = app.browser();
+    other.page("/login").await;
+    let done = other
+        .post(
+            "/login",
+            &[
+                ("username", "amy"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&done), "/");
+}
+
+#[tokio::test]
+async fn five_failures_for_a_username_throttle_it_for_fifteen_minutes() {
+    let app = TestApp::spawn().await;
+    app.add_user("bob", Role::Operator).await;
+    let mut browser = app.browser();
+    for _ in 0..5 {
+        let r = browser.sign_in("bob", "wrong password here").await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // Even the right password is refused now, with a time to wait.
+    let refused = browser.sign_in("bob", PASSWORD).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = refused.text().await.unwrap();
+    assert!(
+        body.contains("Too many failed sign-ins. Try again in 15 minutes."),
+        "{body}"
+    );
+    assert!(
+        app.audit_actions()
+            .await
+            .iter()
+            .any(|(a, ..)| a == "sign_in_throttled")
+    );
+
+    // Another username from the same address is not affected.
+    app.add_user("carol", Role::Operator).await;
+    assert_eq!(
+        browser.sign_in("carol", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Not locked for good: after the window, the right password works.
+    app.state
+        .clock
+        .advance(Duration::minutes(15) + Duration::seconds(1));
+    let mut later = app.browser();
+    assert_eq!(
+        later.sign_in("bob", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn twenty_failures_from_one_address_throttle_that_address() {
+    let app = TestApp::spawn().await;
+    app.add_user("dave", Role::Operator).await;
+    let mut browser = app.browser();
+    for i in 0..20 {
+        let r = browser
+            .sign_in(&format!("guess{i}"), "wrong password here")
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let refused = browser.sign_in("dave", PASSWORD).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-ins")
+    );
+}
+
+#[tokio::test]
+async fn a_session_survives_a_restart_on_the_same_database() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("erin", Role::Auditor).await;
+    let dir = app.stop().await;
+
+    let again = TestApp::spawn_in(dir).await;
+    assert!(again.setup_url.is_none(), "users exist, so no setup link");
+    browser.moved_to(&again.base);
+    let (status, body) = browser.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("erin"));
+}
+
+#[tokio::test]
+async fn a_session_ends_after_its_absolute_lifetime() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("fay", Role::Operator).await;
+    app.state.clock.advance(Duration::hours(12));
+    let r = browser.get("/").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).starts_with("/login"));
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_and_same_site_strict() {
+    let app = TestApp::spawn().await;
+    let r = Browser::new(&app.base).get("/login").await;
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("callerdesk_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"));
+    assert!(cookie.contains("SameSite=Strict"));
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP on localhost must work by default"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_issues_a_new_session_id() {
+    let app = TestApp::spawn().await;
+    app.add_user("gus", Role::Operator).await;
+    let mut browser = app.browser();
+    let before = browser.get("/login").await;
+    let before = before
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    browser.csrf = None;
+    browser.page("/login").await;
+    let signed_in = browser
+        .post("/login", &[("username", "gus"), ("password", PASSWORD)])
+        .await;
+    let after = signed_in
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let id = |c: &str| c.split(';').next().unwrap().to_owned();
+    assert_ne!(id(&before), id(&after));
+}

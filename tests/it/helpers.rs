@@ -1,0 +1,254 @@
+//! The test harness: a running app on a fresh database, and a browser-like HTTP client.
+
+use callerdesk::{
+    audit::{self, Actor, NewEvent, Outcome, RequestMeta},
+    clock::Clock,
+    config::{DatabaseArg, ServeArgs, Settings},
+    db::{timestamp, users},
+    domain::{Password, Role, Username},
+    startup::Application,
+    web::state::AppState,
+};
+use reqwest::{Response, StatusCode, redirect::Policy};
+use std::{path::PathBuf, sync::Arc};
+use tempfile::TempDir;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// A good password for tests.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The application, running in this process on its own port and database file.
+pub struct TestApp {
+    pub base: String,
+    pub dir: Arc<TempDir>,
+    pub state: AppState,
+    pub setup_url: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+}
+
+pub fn serve_args(database: PathBuf) -> ServeArgs {
+    ServeArgs {
+        database: DatabaseArg { database },
+        listen: "127.0.0.1:0".into(),
+        plivo_auth_id: None,
+        plivo_auth_token: None,
+        plivo_api_base: "https://api.plivo.com/v1/".into(),
+        sync_interval: "0".into(),
+        default_country: "US".into(),
+        secure_cookies: "false".into(),
+        trusted_proxies: String::new(),
+        session_idle: "30m".into(),
+        session_max: "12h".into(),
+    }
+}
+
+impl TestApp {
+    /// A fresh app on a fresh database.
+    pub async fn spawn() -> Self {
+        Self::spawn_in(Arc::new(TempDir::new().unwrap())).await
+    }
+
+    /// An app on the database in `dir` (which may already hold one).
+    pub async fn spawn_in(dir: Arc<TempDir>) -> Self {
+        let args = serve_args(dir.path().join("callerdesk.db"));
+        Self::spawn_with(dir, args).await
+    }
+
+    pub async fn spawn_with(dir: Arc<TempDir>, args: ServeArgs) -> Self {
+        let settings = Settings::from_args(&args).unwrap();
+        let app = Application::build(settings, Clock::adjustable())
+            .await
+            .unwrap();
+        let base = app.url();
+        let state = app.state().clone();
+        let setup_url = app.setup_url();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            base,
+            dir,
+            state,
+            setup_url,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("callerdesk.db")
+    }
+
+    /// Stops serving and closes the database, as a shutdown would; hands back the directory
+    /// holding the database (which is deleted when the last handle to it goes).
+    pub async fn stop(mut self) -> Arc<TempDir> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+        self.dir.clone()
+    }
+
+    /// A new browser with no cookies.
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.base)
+    }
+
+    /// Adds a user directly (as `callerdesk user add` would), with a chosen password.
+    pub async fn add_user(&self, name: &str, role: Role) -> i64 {
+        let hash = callerdesk::auth::password::hash(&Password::parse(PASSWORD).unwrap())
+            .await
+            .unwrap();
+        let now = self.state.clock.now();
+        let mut tx = self.state.db.writer.begin().await.unwrap();
+        let id = users::insert(
+            &mut tx,
+            &Username::parse(name).unwrap(),
+            &hash,
+            role,
+            false,
+            &timestamp(now),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        audit::append(
+            &mut tx,
+            now,
+            NewEvent::new(
+                Actor::command_line(),
+                &RequestMeta::default(),
+                audit::Action::UserCreated,
+                Outcome::Succeeded,
+            ),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        self.state.setup.close();
+        id
+    }
+
+    /// A browser signed in as a new user of this role.
+    pub async fn signed_in(&self, name: &str, role: Role) -> Browser {
+        self.add_user(name, role).await;
+        let mut browser = self.browser();
+        let response = browser.sign_in(name, PASSWORD).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "sign-in as {name} failed"
+        );
+        browser
+    }
+
+    /// The actions of every audit event, oldest first.
+    pub async fn audit_actions(&self) -> Vec<(String, String, String)> {
+        sqlx::query_as("SELECT action, outcome, actor_name FROM audit_events ORDER BY id")
+            .fetch_all(&self.state.db.reader)
+            .await
+            .unwrap()
+    }
+}
+
+/// A cookie-keeping client that behaves like a browser submitting our forms: it remembers the
+/// CSRF token from the last page it loaded and sends the same-origin `Origin` header.
+pub struct Browser {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub csrf: Option<String>,
+}
+
+/// The CSRF token in a page, if any.
+pub fn csrf_in(html: &str) -> Option<String> {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            base: base.to_owned(),
+            client,
+            csrf: None,
+        }
+    }
+
+    /// Points the same cookie jar at another running app (after a restart).
+    pub fn moved_to(&mut self, base: &str) {
+        self.base = base.to_owned();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&mut self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// GETs a page and returns its status and body, remembering its CSRF token.
+    pub async fn page(&mut self, path: &str) -> (StatusCode, String) {
+        let response = self.get(path).await;
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        if let Some(token) = csrf_in(&body) {
+            self.csrf = Some(token);
+        }
+        (status, body)
+    }
+
+    /// POSTs a form with the remembered CSRF token (loading the sign-in page for one if needed).
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+        if self.csrf.is_none() {
+            self.page("/login").await;
+        }
+        let token = self.csrf.clone().unwrap_or_default();
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        self.client
+            .post(self.url(path))
+            .header("origin", &self.base)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sign_in(&mut self, username: &str, password: &str) -> Response {
+        self.page("/login").await;
+        let response = self
+            .post("/login", &[("username", username), ("password", password)])
+            .await;
+        // The token changes with the session id at sign-in.
+        self.csrf = None;
+        if response.status() == StatusCode::SEE_OTHER {
+            self.page("/account").await;
+        }
+        response
+    }
+}
+
+/// The Location header of a redirect.
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
