@@ -8,6 +8,7 @@
 mod access;
 mod audit_log;
 mod auth;
+mod cli;
 mod config_errors;
 mod helpers;
 mod security;
