@@ -61,12 +61,12 @@ impl Role {
         }
     }
 
-    /// One line on what the role is for, for the users page.
+    /// What the role may do, to follow "can": "verify numbers and edit caller IDs".
     pub fn description(self) -> &'static str {
         match self {
-            Role::Admin => "everything, including managing users and deleting caller IDs",
-            Role::Operator => "verifies numbers and edits caller IDs",
-            Role::Auditor => "reads and exports the audit log",
+            Role::Admin => "do everything, including managing users and deleting caller IDs",
+            Role::Operator => "verify numbers and edit caller IDs",
+            Role::Auditor => "see caller IDs, and read and export the audit log",
         }
     }
 }

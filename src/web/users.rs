@@ -50,6 +50,20 @@ pub struct AddForm {
     password: String,
 }
 
+impl UsersPage {
+    /// A stored time as people read it: "26 Nov 2026, 14:05 UTC".
+    fn when(&self, at: &str) -> String {
+        crate::db::parse_timestamp(at)
+            .and_then(|t| {
+                t.format(time::macros::format_description!(
+                    "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
+                ))
+                .ok()
+            })
+            .unwrap_or_else(|| at.to_owned())
+    }
+}
+
 async fn page(
     state: &AppState,
     me: &CurrentUser,

@@ -276,6 +276,21 @@ async fn a_session_ends_after_its_absolute_lifetime() {
 }
 
 #[tokio::test]
+async fn a_session_ends_after_its_idle_timeout() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut args = crate::helpers::serve_args(dir.path().join("callerdesk.db"));
+    args.session_idle = "1s".into();
+    let app = TestApp::spawn_with(dir, args).await;
+    let mut browser = app.signed_in("hal", Role::Operator).await;
+    assert_eq!(browser.get("/").await.status(), StatusCode::OK);
+    // The session store keeps real time; wait past the idle limit.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = browser.get("/").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).starts_with("/login"));
+}
+
+#[tokio::test]
 async fn the_session_cookie_is_http_only_and_same_site_strict() {
     let app = TestApp::spawn().await;
     let r = Browser::new(&app.base).get("/login").await;
