@@ -27,6 +27,8 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Run the Plivo sandbox on its own (for tests and demos).
+    Sandbox(SandboxArgs),
     /// Check or export the audit log.
     Audit {
         #[command(flatten)]
@@ -78,6 +80,35 @@ pub enum UserCommand {
 pub enum AuditCommand {
     /// Check the audit log's hash chain; exit status 0 only when it is intact.
     Verify,
+}
+
+/// `callerdesk sandbox`: a stand-in for Plivo's Verified Caller ID API.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub listen: String,
+    /// SQLite file holding the sandbox's caller IDs (created if missing).
+    #[arg(long, default_value = "callerdesk-sandbox.db")]
+    pub database: PathBuf,
+    /// Make sure this many made-up verified caller IDs exist.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u32,
+    /// The account id clients must use.
+    #[arg(long, default_value = "MASANDBOX00000000000")]
+    pub auth_id: String,
+    /// The token clients must use.
+    #[arg(long, default_value = "sandbox-token", hide_default_value = true)]
+    pub auth_token: String,
+    /// Add this many milliseconds to every API request.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Answer this share (0 to 1) of API requests with an error.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_ratio: f64,
+    /// The status those failures get.
+    #[arg(long, default_value_t = 500)]
+    pub fail_status: u16,
 }
 
 /// A role as typed on the command line.
@@ -138,6 +169,9 @@ pub struct ServeArgs {
     /// A session ends this long after sign-in, however active.
     #[arg(long, env = "CALLERDESK_SESSION_MAX", default_value = "12h")]
     pub session_max: String,
+    /// How long one call to Plivo may take, from sending to the last byte of the answer.
+    #[arg(long, env = "CALLERDESK_PLIVO_TIMEOUT", default_value = "10s")]
+    pub plivo_timeout: String,
 }
 
 impl ServeArgs {
@@ -219,6 +253,7 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     pub session_idle: Duration,
     pub session_max: Duration,
+    pub plivo_timeout: Duration,
 }
 
 impl Settings {
@@ -246,6 +281,8 @@ impl Settings {
             .unwrap_or(Duration::from_secs(1800));
         let session_max = duration("CALLERDESK_SESSION_MAX", &args.session_max, false)?
             .unwrap_or(Duration::from_secs(12 * 3600));
+        let plivo_timeout = duration("CALLERDESK_PLIVO_TIMEOUT", &args.plivo_timeout, false)?
+            .unwrap_or(Duration::from_secs(10));
         Ok(Self {
             database: args.database.database.clone(),
             listen,
@@ -257,6 +294,7 @@ impl Settings {
             trusted_proxies,
             session_idle,
             session_max,
+            plivo_timeout,
         })
     }
 

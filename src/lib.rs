@@ -19,6 +19,8 @@ pub mod db;
 pub mod domain;
 /// The web layer's one error type and how it becomes a response.
 pub mod error;
+/// The Plivo client and the Plivo sandbox.
+pub mod plivo;
 /// Building the application (state, router, background jobs) and serving it.
 pub mod startup;
 /// The web layer: router, middleware, one module per screen.

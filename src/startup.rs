@@ -10,8 +10,12 @@ use tower_sessions_sqlx_store::SqliteStore;
 use crate::{
     auth::session::random_token,
     clock::Clock,
-    config::Settings,
+    config::{AuthToken, PlivoMode, Settings},
     db::{self, Db},
+    plivo::{
+        PlivoClient, PlivoConfig, PlivoError,
+        sandbox::{self, Sandbox},
+    },
     web::{
         self,
         state::{AppState, SetupGate},
@@ -33,6 +37,10 @@ pub enum StartError {
     },
     #[error("The database could not be read: {0}.")]
     Query(#[from] sqlx::Error),
+    #[error("The Plivo sandbox could not start: {0}.")]
+    Sandbox(std::io::Error),
+    #[error("The Plivo client could not be set up: {0}.")]
+    Plivo(#[from] PlivoError),
 }
 
 /// A built application, bound to its port and ready to serve.
@@ -72,6 +80,10 @@ impl Application {
             }
         });
 
+        let (plivo, sandbox, sandbox_task) = plivo_for(&settings, &db, &clock).await?;
+        let mut background = vec![expired_sessions];
+        background.extend(sandbox_task);
+
         let address = settings.listen;
         let listener = TcpListener::bind(address)
             .await
@@ -81,6 +93,8 @@ impl Application {
             settings: Arc::new(settings),
             clock,
             setup,
+            plivo,
+            sandbox,
         };
         let router = web::router(state.clone(), sessions);
         Ok(Self {
@@ -88,7 +102,7 @@ impl Application {
             router,
             state,
             setup_token,
-            background: vec![expired_sessions],
+            background,
         })
     }
 
@@ -139,6 +153,55 @@ impl Application {
         self.state.db.close().await;
         served
     }
+}
+
+/// The Plivo client: for live credentials, Plivo itself; otherwise the sandbox, started
+/// in-process on a loopback port and reached over HTTP like the real thing.
+async fn plivo_for(
+    settings: &Settings,
+    db: &Db,
+    clock: &Clock,
+) -> Result<(PlivoClient, Option<Sandbox>, Option<JoinHandle<()>>), StartError> {
+    let (config, sandbox, task) = match &settings.plivo {
+        PlivoMode::Live {
+            auth_id,
+            auth_token,
+        } => (
+            PlivoConfig::new(
+                settings.plivo_api_base.clone(),
+                auth_id.clone(),
+                auth_token.clone(),
+            ),
+            None,
+            None,
+        ),
+        PlivoMode::Sandbox => {
+            let token = AuthToken::new(random_token());
+            let sandbox = Sandbox::new(
+                db.clone(),
+                clock.clone(),
+                sandbox::DEFAULT_AUTH_ID.to_owned(),
+                token.clone(),
+            );
+            let listener = TcpListener::bind(("127.0.0.1", 0))
+                .await
+                .map_err(StartError::Sandbox)?;
+            let port = listener.local_addr().map_err(StartError::Sandbox)?.port();
+            let task = sandbox.spawn(listener);
+            let base = url::Url::parse(&format!("http://127.0.0.1:{port}/v1/"))
+                .map_err(|e| StartError::Sandbox(std::io::Error::other(e)))?;
+            (
+                PlivoConfig::new(base, sandbox::DEFAULT_AUTH_ID.to_owned(), token),
+                Some(sandbox),
+                Some(task),
+            )
+        }
+    };
+    let config = PlivoConfig {
+        timeout: settings.plivo_timeout,
+        ..config
+    };
+    Ok((PlivoClient::new(config)?, sandbox, task))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

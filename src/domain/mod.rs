@@ -1,9 +1,11 @@
 //! Domain types that are valid by construction. Nothing here does I/O.
 
 mod password;
+mod phone;
 mod role;
 mod username;
 
 pub use password::{Password, PasswordError};
+pub use phone::{NotE164, PhoneNumber};
 pub use role::{Permission, Role, UnknownRole};
 pub use username::{Username, UsernameError};

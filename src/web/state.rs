@@ -4,7 +4,12 @@ use axum::extract::FromRef;
 use std::sync::{Arc, Mutex, PoisonError};
 use subtle::ConstantTimeEq;
 
-use crate::{clock::Clock, config::Settings, db::Db};
+use crate::{
+    clock::Clock,
+    config::Settings,
+    db::Db,
+    plivo::{PlivoClient, sandbox::Sandbox},
+};
 
 /// Shared application state: cheap to clone.
 #[derive(Clone, Debug)]
@@ -13,6 +18,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Clock,
     pub setup: SetupGate,
+    /// Every call to Plivo (or to the sandbox standing in for it) goes through this client.
+    pub plivo: PlivoClient,
+    /// The in-process sandbox, in sandbox mode (its outbox shows the codes "sent").
+    pub sandbox: Option<Sandbox>,
 }
 
 impl FromRef<AppState> for Db {

@@ -40,6 +40,7 @@ pub fn serve_args(database: PathBuf) -> ServeArgs {
         trusted_proxies: String::new(),
         session_idle: "30m".into(),
         session_max: "12h".into(),
+        plivo_timeout: "10s".into(),
     }
 }
 

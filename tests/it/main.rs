@@ -11,5 +11,7 @@ mod auth;
 mod cli;
 mod config_errors;
 mod helpers;
+mod plivo_client;
+mod plivo_sandbox;
 mod security;
 mod users;

@@ -1,0 +1,222 @@
+//! The Plivo sandbox: an HTTP server that behaves like Plivo's Verified Caller ID API (as
+//! `PLIVO.md` describes it), so the demo and every test exercise the same client and code as
+//! live mode. Caller IDs persist in the database (`sandbox_caller_ids`); pending verifications
+//! and the outbox of "sent" codes live in memory, so codes never reach the database.
+//!
+//! Where Plivo's behaviour is not documented, the sandbox guesses; each guess is marked
+//! `GUESS:` in `api.rs` so it can be checked against the real service.
+
+pub mod api;
+pub mod faults;
+pub mod store;
+
+use axum::{
+    Router,
+    extract::{Request, State},
+    middleware::{self, Next},
+    response::Response,
+    routing::get,
+};
+use serde::Serialize;
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Duration,
+};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+
+use crate::{clock::Clock, config::AuthToken, db::Db, plivo::Channel};
+pub use faults::{Fault, Faults, Rule};
+
+/// The sandbox's account id when none is given: `MA` and 18 capitals or digits, like a real one.
+pub const DEFAULT_AUTH_ID: &str = "MASANDBOX00000000000";
+
+/// How long a code is valid.
+pub const CODE_LIFETIME: time::Duration = time::Duration::minutes(15);
+
+/// How many sent codes the outbox keeps.
+const OUTBOX_CAPACITY: usize = 1000;
+
+/// A code "sent" to a phone.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub phone_number: String,
+    pub channel: Channel,
+    pub code: String,
+    pub verification_uuid: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+}
+
+/// A verification waiting for its code.
+#[derive(Debug, Clone)]
+struct Pending {
+    phone_number: String,
+    alias: String,
+    channel: Channel,
+    subaccount: String,
+    code: String,
+    expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Default)]
+struct Memory {
+    pending: HashMap<String, Pending>,
+    outbox: VecDeque<OutboxEntry>,
+}
+
+struct Inner {
+    db: Db,
+    clock: Clock,
+    auth_id: String,
+    auth_token: AuthToken,
+    memory: Mutex<Memory>,
+    faults: Mutex<Faults>,
+}
+
+/// A sandbox: cheap to clone; serve its [`Sandbox::router`] anywhere.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("auth_id", &self.inner.auth_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Sandbox {
+    pub fn new(db: Db, clock: Clock, auth_id: String, auth_token: AuthToken) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                clock,
+                auth_id,
+                auth_token,
+                memory: Mutex::new(Memory::default()),
+                faults: Mutex::new(Faults::default()),
+            }),
+        }
+    }
+
+    pub fn auth_id(&self) -> &str {
+        &self.inner.auth_id
+    }
+
+    pub fn auth_token(&self) -> &AuthToken {
+        &self.inner.auth_token
+    }
+
+    /// The API under `/v1/`, and the sandbox's own controls under `/__sandbox/`.
+    pub fn router(&self) -> Router {
+        let account = "/v1/Account/{auth_id}/VerifiedCallerId";
+        let api = Router::new()
+            .route(account, get(api::list).post(api::start))
+            .route(&format!("{account}/"), get(api::list).post(api::start))
+            .route(
+                &format!("{account}/Verification/{{uuid}}"),
+                axum::routing::post(api::submit_code),
+            )
+            .route(
+                &format!("{account}/Verification/{{uuid}}/"),
+                axum::routing::post(api::submit_code),
+            )
+            .route(
+                &format!("{account}/{{number}}"),
+                get(api::get_one).post(api::update).delete(api::delete),
+            )
+            .route(
+                &format!("{account}/{{number}}/"),
+                get(api::get_one).post(api::update).delete(api::delete),
+            )
+            .fallback(api::not_found)
+            .layer(middleware::from_fn_with_state(self.clone(), inject_faults));
+        Router::new()
+            .route("/__sandbox/outbox", get(api::outbox))
+            .route(
+                "/__sandbox/faults",
+                get(api::show_faults)
+                    .post(api::set_faults)
+                    .delete(api::clear_faults),
+            )
+            .merge(api)
+            .with_state(self.clone())
+    }
+
+    /// Serves on `listener` until the task is dropped or aborted.
+    pub fn spawn(&self, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+        let router = self.router();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "the Plivo sandbox stopped");
+            }
+        })
+    }
+
+    /// Makes sure `count` seeded caller IDs exist.
+    pub async fn seed(&self, count: u32) -> sqlx::Result<()> {
+        store::seed(
+            &self.inner.db,
+            count,
+            &crate::db::timestamp(self.inner.clock.now()),
+        )
+        .await
+    }
+
+    /// Every code sent, newest first.
+    pub fn outbox(&self) -> Vec<OutboxEntry> {
+        lock(&self.inner.memory)
+            .outbox
+            .iter()
+            .rev()
+            .cloned()
+            .collect()
+    }
+
+    /// The code sent for a verification, while the sandbox remembers it.
+    pub fn code_for(&self, verification_uuid: &str) -> Option<String> {
+        lock(&self.inner.memory)
+            .outbox
+            .iter()
+            .rev()
+            .find(|e| e.verification_uuid == verification_uuid)
+            .map(|e| e.code.clone())
+    }
+
+    /// Replaces the fault configuration.
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.inner.faults) = faults;
+    }
+
+    pub fn faults(&self) -> Faults {
+        lock(&self.inner.faults).clone()
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+}
+
+/// Applies the configured latency and faults to every API request.
+async fn inject_faults(State(sandbox): State<Sandbox>, request: Request, next: Next) -> Response {
+    let (latency, fault) = {
+        let mut faults = lock(&sandbox.inner.faults);
+        let fault = faults.take(request.method().as_str(), request.uri().path());
+        (faults.latency_ms, fault)
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    match fault {
+        Some(fault) => fault.respond().await,
+        None => next.run(request).await,
+    }
+}
