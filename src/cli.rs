@@ -33,6 +33,10 @@ pub async fn run(cli: Cli) -> ExitCode {
             init_logging("warn");
             finish(user(&database.database, command).await)
         }
+        Some(Command::Sync(args)) => {
+            init_logging("warn");
+            sync(*args).await
+        }
         Some(Command::Sandbox(args)) => {
             init_logging("info,sqlx=warn");
             finish(sandbox(args).await)
@@ -97,6 +101,55 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("callerdesk: the server stopped: {e}.");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `callerdesk sync`: one run, its summary printed; exit 1 if it failed or could not start.
+async fn sync(args: ServeArgs) -> ExitCode {
+    let settings = match Settings::from_args(&args) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("callerdesk: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let db = match open_existing(&settings.database).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("callerdesk: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let clock = Clock::system();
+    let (plivo, _sandbox, sandbox_task) =
+        match crate::startup::plivo_for(&settings, &db, &clock).await {
+            Ok(parts) => parts,
+            Err(e) => {
+                eprintln!("callerdesk: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let syncer = crate::sync::Syncer {
+        db: db.clone(),
+        plivo,
+        clock,
+    };
+    let result = syncer
+        .run(crate::sync::Trigger::CommandLine, Actor::command_line())
+        .await;
+    if let Some(task) = sandbox_task {
+        task.abort();
+    }
+    db.close().await;
+    match result {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("callerdesk: {e}");
             ExitCode::FAILURE
         }
     }

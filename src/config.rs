@@ -27,6 +27,8 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Reconcile the cache of caller IDs with Plivo once, and print the summary.
+    Sync(Box<ServeArgs>),
     /// Run the Plivo sandbox on its own (for tests and demos).
     Sandbox(SandboxArgs),
     /// Check or export the audit log.

@@ -23,5 +23,7 @@ pub mod error;
 pub mod plivo;
 /// Building the application (state, router, background jobs) and serving it.
 pub mod startup;
+/// Reconciling the cache of caller IDs with Plivo.
+pub mod sync;
 /// The web layer: router, middleware, one module per screen.
 pub mod web;

@@ -16,6 +16,7 @@ use crate::{
         PlivoClient, PlivoConfig, PlivoError,
         sandbox::{self, Sandbox},
     },
+    sync::{self, Syncer},
     web::{
         self,
         state::{AppState, SetupGate},
@@ -83,6 +84,14 @@ impl Application {
         let (plivo, sandbox, sandbox_task) = plivo_for(&settings, &db, &clock).await?;
         let mut background = vec![expired_sessions];
         background.extend(sandbox_task);
+        let syncer = Syncer {
+            db: db.clone(),
+            plivo: plivo.clone(),
+            clock: clock.clone(),
+        };
+        if let Some(interval) = settings.sync_interval {
+            background.push(tokio::spawn(sync::schedule(syncer, interval)));
+        }
 
         let address = settings.listen;
         let listener = TcpListener::bind(address)
@@ -157,7 +166,7 @@ impl Application {
 
 /// The Plivo client: for live credentials, Plivo itself; otherwise the sandbox, started
 /// in-process on a loopback port and reached over HTTP like the real thing.
-async fn plivo_for(
+pub async fn plivo_for(
     settings: &Settings,
     db: &Db,
     clock: &Clock,
@@ -188,6 +197,7 @@ async fn plivo_for(
                 .map_err(StartError::Sandbox)?;
             let port = listener.local_addr().map_err(StartError::Sandbox)?.port();
             let task = sandbox.spawn(listener);
+            seed_sandbox_once(db, &sandbox).await?;
             let base = url::Url::parse(&format!("http://127.0.0.1:{port}/v1/"))
                 .map_err(|e| StartError::Sandbox(std::io::Error::other(e)))?;
             (
@@ -202,6 +212,23 @@ async fn plivo_for(
         ..config
     };
     Ok((PlivoClient::new(config)?, sandbox, task))
+}
+
+/// How many made-up caller IDs a new sandbox starts with, so the list is not empty.
+pub const SANDBOX_FIRST_SEED: u32 = 12;
+
+/// On the first start in sandbox mode, gives the sandbox a few caller IDs to list.
+async fn seed_sandbox_once(db: &Db, sandbox: &Sandbox) -> Result<(), StartError> {
+    let first =
+        sqlx::query("INSERT OR IGNORE INTO app_meta (key, value) VALUES ('sandbox_seeded', 'yes')")
+            .execute(&db.writer)
+            .await?
+            .rows_affected()
+            == 1;
+    if first {
+        sandbox.seed(SANDBOX_FIRST_SEED).await?;
+    }
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -63,6 +63,20 @@ pub enum Action {
     PasswordChanged,
     UserDisabled,
     UserEnabled,
+    /// A sync run ended (its counts, or why it failed).
+    SyncFinished,
+    /// A caller ID appeared at Plivo that callerdesk did not add.
+    CallerIdAddedAtPlivo,
+    /// A caller ID's alias, subaccount or country changed at Plivo outside callerdesk.
+    CallerIdChangedAtPlivo,
+    /// A caller ID disappeared from Plivo outside callerdesk.
+    CallerIdRemovedAtPlivo,
+    /// A caller ID marked removed is back at Plivo.
+    CallerIdRestoredAtPlivo,
+    /// Someone changed a caller ID's alias or subaccount here.
+    CallerIdUpdated,
+    /// Someone deleted a caller ID here.
+    CallerIdDeleted,
 }
 
 impl Action {
@@ -78,6 +92,13 @@ impl Action {
             Action::PasswordChanged => "password_changed",
             Action::UserDisabled => "user_disabled",
             Action::UserEnabled => "user_enabled",
+            Action::SyncFinished => "sync_finished",
+            Action::CallerIdAddedAtPlivo => "caller_id_added_at_plivo",
+            Action::CallerIdChangedAtPlivo => "caller_id_changed_at_plivo",
+            Action::CallerIdRemovedAtPlivo => "caller_id_removed_at_plivo",
+            Action::CallerIdRestoredAtPlivo => "caller_id_restored_at_plivo",
+            Action::CallerIdUpdated => "caller_id_updated",
+            Action::CallerIdDeleted => "caller_id_deleted",
         }
     }
 }
@@ -129,6 +150,18 @@ impl NewEvent {
             plivo_status: None,
             details: None,
         }
+    }
+
+    pub fn with_number(mut self, number: &str) -> Self {
+        self.phone_number = Some(number.to_owned());
+        self
+    }
+
+    /// Plivo's `api_id` and HTTP status, as far as known.
+    pub fn with_plivo(mut self, api_id: Option<&str>, status: Option<u16>) -> Self {
+        self.plivo_api_id = api_id.map(str::to_owned);
+        self.plivo_status = status;
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {

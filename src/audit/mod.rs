@@ -5,6 +5,7 @@
 //! Every event goes through [`append`], inside the caller's transaction, so an event is
 //! recorded if and only if the change it describes is.
 
+pub mod describe;
 mod event;
 mod verify;
 
@@ -132,6 +133,26 @@ pub async fn append(
     .execute(&mut *conn)
     .await?;
     Ok(stored)
+}
+
+/// The columns of [`StoredEvent`], in order.
+pub const EVENT_COLUMNS: &str = "id, occurred_at, actor_id, actor_name, client_ip, user_agent, \
+    request_id, action, phone_number, verification_id, outcome, plivo_api_id, plivo_status, \
+    details, prev_hash, hash";
+
+/// Everything that happened to a number, newest first.
+pub async fn for_number(
+    pool: &sqlx::SqlitePool,
+    number: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<StoredEvent>> {
+    sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE phone_number = ? ORDER BY id DESC LIMIT ?"
+    ))
+    .bind(number)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
 }
 
 #[cfg(test)]

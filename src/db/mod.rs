@@ -6,6 +6,8 @@
 //! write or checkpoint), that can't happen. Writes queue for the writer; SQLite's own busy
 //! timeout covers other processes (the command line) touching the file.
 
+pub mod caller_ids;
+pub mod sync_runs;
 pub mod users;
 
 use sqlx::{

@@ -1,10 +1,12 @@
 //! Domain types that are valid by construction. Nothing here does I/O.
 
+mod alias;
 mod password;
 mod phone;
 mod role;
 mod username;
 
+pub use alias::{Alias, AliasError, parse_subaccount};
 pub use password::{Password, PasswordError};
 pub use phone::{NotE164, PhoneNumber};
 pub use role::{Permission, Role, UnknownRole};

@@ -60,6 +60,28 @@ impl PhoneNumber {
     }
 }
 
+impl PhoneNumber {
+    /// As people read it: `+1 202-555-1234`, `+44 7700 900123` (the digits alone if the
+    /// numbering plan doesn't say how to group them).
+    pub fn international(&self) -> String {
+        match phonenumber::parse(None, &self.0) {
+            Ok(parsed) => parsed
+                .format()
+                .mode(phonenumber::Mode::International)
+                .to_string(),
+            Err(_) => self.0.clone(),
+        }
+    }
+
+    /// The national significant number's digits (`2025551234`), for matching what people type
+    /// without the country code.
+    pub fn national_digits(&self) -> String {
+        phonenumber::parse(None, &self.0)
+            .map(|p| p.national().value().to_string())
+            .unwrap_or_default()
+    }
+}
+
 impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -89,6 +111,19 @@ mod tests {
         assert!(PhoneNumber::from_e164("+123").is_err());
         assert!(PhoneNumber::from_e164("+1234567890123456").is_err());
         assert!(PhoneNumber::from_e164("+1202555123a").is_err());
+    }
+
+    #[test]
+    fn numbers_are_shown_grouped() {
+        let n = PhoneNumber::from_e164("+12025551234").unwrap();
+        assert_eq!(n.international(), "+1 202-555-1234");
+        assert_eq!(n.national_digits(), "2025551234");
+        assert_eq!(
+            PhoneNumber::from_e164("+442079460000")
+                .unwrap()
+                .international(),
+            "+44 20 7946 0000"
+        );
     }
 
     #[test]

@@ -4,11 +4,12 @@
 
 use reqwest::{Method, RequestBuilder, StatusCode, header};
 use serde::de::DeserializeOwned;
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 use url::Url;
 
 use super::{
     error::PlivoError,
+    limiter::RateLimiter,
     types::{
         CallerId, ListPage, ListQuery, StartBody, StartVerification, Started, Update, Verified,
     },
@@ -46,6 +47,8 @@ pub struct PlivoConfig {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
+    /// Shared by every clone of the client: the account's request budget.
+    pub limiter: Arc<RateLimiter>,
 }
 
 impl PlivoConfig {
@@ -57,6 +60,7 @@ impl PlivoConfig {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             retry: RetryPolicy::default(),
+            limiter: Arc::new(RateLimiter::plivo()),
         }
     }
 }
@@ -71,6 +75,7 @@ pub struct PlivoClient {
     auth_token: AuthToken,
     timeout: Duration,
     retry: RetryPolicy,
+    limiter: Arc<RateLimiter>,
 }
 
 /// The first bytes of an unreadable body kept for the log.
@@ -99,6 +104,7 @@ impl PlivoClient {
             auth_token: config.auth_token,
             timeout: config.timeout,
             retry: config.retry,
+            limiter: config.limiter,
         })
     }
 
@@ -248,6 +254,7 @@ impl PlivoClient {
         &self,
         request: RequestBuilder,
     ) -> Result<(StatusCode, bytes::Bytes), PlivoError> {
+        self.limiter.acquire().await;
         let response = request.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status();
         let retry_after = response

@@ -4,11 +4,13 @@
 
 mod client;
 mod error;
+mod limiter;
 pub mod sandbox;
 mod types;
 
 pub use client::{PlivoClient, PlivoConfig, RetryPolicy};
 pub use error::PlivoError;
+pub use limiter::RateLimiter;
 pub use types::{
     CallerId, Channel, ListPage, ListQuery, Meta, StartVerification, Started, Update, Verified,
 };

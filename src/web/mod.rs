@@ -4,11 +4,13 @@
 pub mod account;
 pub mod assets;
 pub mod auth;
+pub mod caller_ids;
 pub mod extract;
-pub mod home;
+pub mod format;
 pub mod layout;
 pub mod middleware;
 pub mod state;
+pub mod sync;
 pub mod users;
 
 use axum::{
@@ -50,7 +52,18 @@ pub fn router<S: SessionStore + Clone>(
     sessions: SessionManagerLayer<S>,
 ) -> Router {
     let pages = Router::new()
-        .route("/", get(home::show))
+        .route("/", get(caller_ids::list::show))
+        .route("/caller-ids.csv", get(caller_ids::list::export))
+        .route(
+            "/caller-ids/{number}",
+            get(caller_ids::detail::show).post(caller_ids::detail::update),
+        )
+        .route(
+            "/caller-ids/{number}/delete",
+            get(caller_ids::detail::confirm_delete).post(caller_ids::detail::delete),
+        )
+        .route("/sync", post(sync::start))
+        .route("/sync/status", get(sync::status))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/setup", get(auth::setup_form).post(auth::setup))

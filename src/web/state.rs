@@ -24,6 +24,17 @@ pub struct AppState {
     pub sandbox: Option<Sandbox>,
 }
 
+impl AppState {
+    /// The sync, with this app's database, Plivo client and clock.
+    pub fn syncer(&self) -> crate::sync::Syncer {
+        crate::sync::Syncer {
+            db: self.db.clone(),
+            plivo: self.plivo.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
 impl FromRef<AppState> for Db {
     fn from_ref(state: &AppState) -> Self {
         state.db.clone()

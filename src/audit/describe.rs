@@ -1,0 +1,69 @@
+//! Events as sentences people can read ("system: removed at Plivo outside callerdesk").
+
+use serde_json::Value;
+
+use super::StoredEvent;
+
+fn detail<'a>(details: &'a Option<Value>, key: &str) -> Option<&'a str> {
+    details.as_ref()?.get(key)?.as_str()
+}
+
+/// "alias Front desk → Reception, subaccount (none) → SA…"
+pub fn changes_text(changes: &Value) -> String {
+    let Some(map) = changes.as_object() else {
+        return String::new();
+    };
+    map.iter()
+        .map(|(field, pair)| {
+            let show = |v: Option<&Value>| match v.and_then(Value::as_str) {
+                Some("") | None => "(none)".to_owned(),
+                Some(s) => s.to_owned(),
+            };
+            let name = if field == "alias" {
+                "name"
+            } else {
+                field.as_str()
+            };
+            format!("{name} {} → {}", show(pair.get(0)), show(pair.get(1)))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What happened, without the actor: "changed at Plivo: name Old → New".
+pub fn what(event: &StoredEvent) -> String {
+    let details: Option<Value> = event
+        .details
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok());
+    let changes = details
+        .as_ref()
+        .and_then(|d| d.get("changes"))
+        .map(changes_text)
+        .unwrap_or_default();
+    let username = detail(&details, "username").unwrap_or("someone");
+    match event.action.as_str() {
+        "sign_in" => format!("signed in as {username}"),
+        "sign_in_throttled" => format!("was refused sign-in as {username} after too many failures"),
+        "sign_out" => "signed out".into(),
+        "setup_completed" => "set up callerdesk".into(),
+        "user_created" => format!("added the user {username}"),
+        "user_role_changed" => format!(
+            "changed {username}'s role from {} to {}",
+            detail(&details, "old").unwrap_or("?"),
+            detail(&details, "new").unwrap_or("?")
+        ),
+        "user_password_reset" => format!("reset {username}'s password"),
+        "password_changed" => "changed their password".into(),
+        "user_disabled" => format!("disabled {username}"),
+        "user_enabled" => format!("enabled {username}"),
+        "sync_finished" => "synced the caller ID list with Plivo".into(),
+        "caller_id_added_at_plivo" => "added at Plivo outside callerdesk".into(),
+        "caller_id_changed_at_plivo" => format!("changed at Plivo: {changes}"),
+        "caller_id_removed_at_plivo" => "removed at Plivo outside callerdesk".into(),
+        "caller_id_restored_at_plivo" => "back at Plivo after being removed".into(),
+        "caller_id_updated" => format!("edited the caller ID: {changes}"),
+        "caller_id_deleted" => "deleted the caller ID".into(),
+        other => other.replace('_', " "),
+    }
+}

@@ -1,0 +1,165 @@
+//! Bringing the cache in line with a complete listing, inside the run's transaction.
+
+use serde_json::json;
+use sqlx::SqliteConnection;
+use std::collections::{HashMap, HashSet};
+use time::OffsetDateTime;
+
+use super::Counts;
+use crate::{
+    audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta},
+    db::{
+        caller_ids::{self, CachedCallerId, PlivoFields},
+        parse_timestamp, timestamp,
+    },
+    domain::PhoneNumber,
+    plivo::CallerId,
+};
+
+fn fields(c: &CallerId) -> PlivoFields {
+    PlivoFields {
+        alias: c.alias.clone().unwrap_or_default(),
+        country: c.country.clone().unwrap_or_default(),
+        subaccount: c.subaccount.clone().unwrap_or_default(),
+        verification_uuid: c.verification_uuid.clone(),
+        plivo_created_at: c.created_at.map(timestamp),
+        plivo_modified_at: c.modified_at.map(timestamp),
+    }
+}
+
+/// The visible fields that differ, as `{"alias": ["Old", "New"], ...}`.
+fn changes(old: &CachedCallerId, new: &PlivoFields) -> serde_json::Map<String, serde_json::Value> {
+    let mut map = serde_json::Map::new();
+    for (name, before, after) in [
+        ("alias", &old.alias, &new.alias),
+        ("subaccount", &old.subaccount, &new.subaccount),
+        ("country", &old.country, &new.country),
+    ] {
+        if before != after {
+            map.insert(name.to_owned(), json!([before, after]));
+        }
+    }
+    map
+}
+
+async fn event(
+    conn: &mut SqliteConnection,
+    now: OffsetDateTime,
+    action: Action,
+    number: &str,
+    details: serde_json::Value,
+) -> sqlx::Result<()> {
+    audit::append(
+        conn,
+        now,
+        NewEvent::new(
+            Actor::system(),
+            &RequestMeta::default(),
+            action,
+            Outcome::Succeeded,
+        )
+        .with_number(number)
+        .with_details(details),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Applies `listing`. Rows callerdesk changed after the run started are left alone: the listing
+/// may predate that change.
+pub async fn apply(
+    conn: &mut SqliteConnection,
+    listing: &[CallerId],
+    run_started: OffsetDateTime,
+    now: OffsetDateTime,
+) -> sqlx::Result<Counts> {
+    let stamp = timestamp(now);
+    let cached: HashMap<String, CachedCallerId> = caller_ids::all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|row| (row.phone_number.clone(), row))
+        .collect();
+    let changed_since_start =
+        |row: &CachedCallerId| parse_timestamp(&row.updated_at).is_some_and(|t| t >= run_started);
+    let mut counts = Counts::default();
+    let mut listed = HashSet::new();
+
+    for item in listing {
+        let Ok(number) = PhoneNumber::from_path(&item.phone_number) else {
+            tracing::warn!(number = %item.phone_number, "Plivo listed a number that is not in international format; skipped");
+            continue;
+        };
+        counts.seen += 1;
+        listed.insert(number.as_str().to_owned());
+        let new = fields(item);
+        let details =
+            json!({ "alias": new.alias, "subaccount": new.subaccount, "country": new.country });
+        match cached.get(number.as_str()) {
+            None => {
+                caller_ids::upsert_seen(conn, &number, &new, &stamp).await?;
+                event(
+                    conn,
+                    now,
+                    Action::CallerIdAddedAtPlivo,
+                    number.as_str(),
+                    details,
+                )
+                .await?;
+                counts.added += 1;
+            }
+            Some(row) if changed_since_start(row) => {}
+            Some(row) if row.removed_at.is_some() => {
+                caller_ids::upsert_seen(conn, &number, &new, &stamp).await?;
+                event(
+                    conn,
+                    now,
+                    Action::CallerIdRestoredAtPlivo,
+                    number.as_str(),
+                    details,
+                )
+                .await?;
+                counts.restored += 1;
+            }
+            Some(row) => {
+                let diff = changes(row, &new);
+                let quiet_change = row.verification_uuid != new.verification_uuid
+                    || row.plivo_created_at != new.plivo_created_at
+                    || row.plivo_modified_at != new.plivo_modified_at;
+                if !diff.is_empty() {
+                    caller_ids::upsert_seen(conn, &number, &new, &stamp).await?;
+                    event(
+                        conn,
+                        now,
+                        Action::CallerIdChangedAtPlivo,
+                        number.as_str(),
+                        json!({ "changes": diff }),
+                    )
+                    .await?;
+                    counts.changed += 1;
+                } else if quiet_change {
+                    caller_ids::upsert_seen(conn, &number, &new, &stamp).await?;
+                }
+            }
+        }
+    }
+
+    for row in cached.values() {
+        if row.removed_at.is_none()
+            && !listed.contains(&row.phone_number)
+            && !changed_since_start(row)
+        {
+            caller_ids::mark_removed(conn, &row.phone_number, &stamp).await?;
+            event(
+                conn,
+                now,
+                Action::CallerIdRemovedAtPlivo,
+                &row.phone_number,
+                json!({ "alias": row.alias }),
+            )
+            .await?;
+            counts.removed += 1;
+        }
+    }
+    caller_ids::mark_seen(conn, &stamp).await?;
+    Ok(counts)
+}

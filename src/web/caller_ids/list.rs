@@ -1,0 +1,306 @@
+//! `GET /`: the caller ID list, searched as you type; `GET /caller-ids.csv`: the same rows as CSV.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    extract::{Query, State},
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+
+use super::CallerIdView;
+use crate::{
+    db::caller_ids::{self, Search, Sort},
+    domain::Permission,
+    error::AppError,
+    web::{
+        extract::CurrentUser,
+        format::thousands,
+        layout::{Chrome, Nav},
+        state::AppState,
+        sync::SyncStatus,
+    },
+};
+
+pub const PER_PAGE: i64 = 50;
+
+/// The list's query string. Everything is optional and read leniently: a bookmark with an odd
+/// value still shows a list.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub country: String,
+    #[serde(default)]
+    pub subaccount: String,
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub removed: String,
+    #[serde(default)]
+    pub page: String,
+}
+
+impl ListParams {
+    fn search(&self) -> Search {
+        let non_empty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        Search {
+            query: self.q.chars().take(100).collect(),
+            country: non_empty(&self.country),
+            subaccount: non_empty(&self.subaccount),
+            sort: Sort::parse(&self.sort),
+            show_removed: !self.removed.is_empty(),
+        }
+    }
+
+    fn page(&self) -> i64 {
+        self.page.parse::<i64>().unwrap_or(1).max(1)
+    }
+
+    /// The query string for these parameters with another page.
+    pub fn query_for_page(&self, page: i64) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [
+            ("q", self.q.as_str()),
+            ("country", self.country.as_str()),
+            ("subaccount", self.subaccount.as_str()),
+            ("sort", self.sort.as_str()),
+            ("removed", self.removed.as_str()),
+        ] {
+            if !value.is_empty() {
+                q.append_pair(key, value);
+            }
+        }
+        if page > 1 {
+            q.append_pair("page", &page.to_string());
+        }
+        q.finish()
+    }
+}
+
+/// A link in the page list: a number, or a gap.
+#[derive(Debug, Clone)]
+pub struct PageLink {
+    pub number: i64,
+    pub current: bool,
+    pub gap: bool,
+}
+
+fn page_links(current: i64, last: i64) -> Vec<PageLink> {
+    let mut links: Vec<PageLink> = Vec::new();
+    for n in 1..=last {
+        if n == 1 || n == last || (n - current).abs() <= 2 {
+            if links.last().is_some_and(|l: &PageLink| l.number + 1 < n) {
+                links.push(PageLink {
+                    number: 0,
+                    current: false,
+                    gap: true,
+                });
+            }
+            links.push(PageLink {
+                number: n,
+                current: n == current,
+                gap: false,
+            });
+        }
+    }
+    links
+}
+
+/// The results part of the page (what htmx swaps as you type).
+#[derive(Template, WebTemplate)]
+#[template(path = "caller_ids/results_partial.html")]
+pub struct Results {
+    pub rows: Vec<CallerIdView>,
+    pub total: i64,
+    pub total_text: String,
+    pub page: i64,
+    pub last_page: i64,
+    pub links: Vec<PageLink>,
+    pub params: ListParams,
+    pub filtered: bool,
+    pub can_verify: bool,
+}
+
+impl Results {
+    /// Askama passes some arguments by value and some by reference; take either.
+    fn page_query(&self, page: impl std::borrow::Borrow<i64>) -> String {
+        self.params.query_for_page(*page.borrow())
+    }
+
+    fn export_query(&self) -> String {
+        self.params.query_for_page(1)
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "caller_ids/page.html")]
+pub struct ListPage {
+    chrome: Chrome,
+    sync: SyncStatus,
+    results: Results,
+    countries: Vec<String>,
+    subaccounts: Vec<String>,
+}
+
+async fn results(
+    state: &AppState,
+    me: &CurrentUser,
+    params: ListParams,
+) -> Result<Results, AppError> {
+    let search = params.search();
+    let page = params.page();
+    let (rows, total) =
+        caller_ids::search(&state.db.reader, &search, PER_PAGE, (page - 1) * PER_PAGE).await?;
+    let now = state.clock.now();
+    let last_page = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
+    Ok(Results {
+        rows: rows.iter().map(|r| CallerIdView::new(now, r)).collect(),
+        total,
+        total_text: thousands(total),
+        page,
+        last_page,
+        links: page_links(page, last_page),
+        filtered: !search.query.trim().is_empty()
+            || search.country.is_some()
+            || search.subaccount.is_some(),
+        params,
+        can_verify: me.role().can(Permission::Verify),
+    })
+}
+
+/// `GET /`: the whole page, or (for htmx's search-as-you-type) only the results.
+pub async fn show(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    headers: HeaderMap,
+    Query(params): Query<ListParams>,
+) -> Result<Response, AppError> {
+    me.require(Permission::ViewCallerIds)?;
+    let results = results(&state, &me, params).await?;
+    let wants_results = headers.contains_key("hx-request")
+        && !headers.contains_key("hx-history-restore-request")
+        && headers.get("hx-target").is_some_and(|t| t == "results");
+    let mut response = if wants_results {
+        results.into_response()
+    } else {
+        let chrome = Chrome::for_user(&state, &me, Nav::CallerIds).await?;
+        let (countries, subaccounts) = caller_ids::facets(&state.db.reader).await?;
+        ListPage {
+            sync: SyncStatus::load(&state, &me, chrome.csrf.clone()).await?,
+            chrome,
+            results,
+            countries,
+            subaccounts,
+        }
+        .into_response()
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    Ok(response)
+}
+
+/// Neutralises text that a spreadsheet would run as a formula.
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// `GET /caller-ids.csv`: the current filter's rows, all pages.
+pub async fn export(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Query(params): Query<ListParams>,
+) -> Result<Response, AppError> {
+    me.require(Permission::ViewCallerIds)?;
+    let rows = caller_ids::search_all(&state.db.reader, &params.search()).await?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let write = |out: &mut csv::Writer<Vec<u8>>, record: &[&str]| {
+        out.write_record(record)
+            .map_err(|e| AppError::Internal(e.into()))
+    };
+    write(
+        &mut out,
+        &[
+            "phone_number",
+            "name",
+            "country",
+            "subaccount",
+            "verified_by",
+            "verified_at",
+            "added_at_plivo",
+            "last_seen_at",
+            "removed_at",
+        ],
+    )?;
+    for row in &rows {
+        write(
+            &mut out,
+            &[
+                &row.phone_number,
+                &cell(&row.alias),
+                &row.country,
+                &cell(&row.subaccount),
+                &cell(row.verified_by_name.as_deref().unwrap_or("")),
+                row.verified_at.as_deref().unwrap_or(""),
+                row.plivo_created_at.as_deref().unwrap_or(""),
+                row.last_seen_at.as_deref().unwrap_or(""),
+                row.removed_at.as_deref().unwrap_or(""),
+            ],
+        )?;
+    }
+    let body = out
+        .into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("csv: {e}")))?;
+    let date = state
+        .clock
+        .now()
+        .format(time::macros::format_description!("[year][month][day]"))
+        .unwrap_or_default();
+    let disposition = format!("attachment; filename=\"caller-ids-{date}.csv\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_links_show_the_ends_and_the_neighbourhood() {
+        let numbers = |links: Vec<PageLink>| -> Vec<i64> {
+            links
+                .iter()
+                .map(|l| if l.gap { 0 } else { l.number })
+                .collect()
+        };
+        assert_eq!(numbers(page_links(1, 1)), [1]);
+        assert_eq!(numbers(page_links(1, 4)), [1, 2, 3, 4]);
+        assert_eq!(numbers(page_links(10, 20)), [1, 0, 8, 9, 10, 11, 12, 0, 20]);
+    }
+
+    #[test]
+    fn csv_cells_cannot_become_formulas() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("Front desk"), "Front desk");
+    }
+}

@@ -1,0 +1,48 @@
+//! The caller ID screens: the list (home page) with search, filters and export, and one
+//! number's page with editing, deleting and its history.
+
+pub mod detail;
+pub mod list;
+
+use crate::{db::caller_ids::CachedCallerId, domain::PhoneNumber, web::format::When};
+
+/// A caller ID as the pages show it.
+#[derive(Debug, Clone)]
+pub struct CallerIdView {
+    /// `+1 202-555-1234`
+    pub display: String,
+    /// `12025551234`, for links.
+    pub digits: String,
+    pub e164: String,
+    pub alias: String,
+    pub country: String,
+    pub subaccount: String,
+    /// Who verified it here, or `None` for "verified outside callerdesk".
+    pub verified_by: Option<String>,
+    pub verified: Option<When>,
+    pub added_at_plivo: Option<When>,
+    pub last_seen: Option<When>,
+    pub removed: Option<When>,
+}
+
+impl CallerIdView {
+    pub fn new(now: time::OffsetDateTime, row: &CachedCallerId) -> Self {
+        let number = PhoneNumber::from_e164(&row.phone_number).ok();
+        let when = |t: &Option<String>| t.as_deref().and_then(|t| When::from_stored(now, t));
+        Self {
+            display: number
+                .as_ref()
+                .map_or_else(|| row.phone_number.clone(), PhoneNumber::international),
+            digits: row.phone_number.trim_start_matches('+').to_owned(),
+            e164: row.phone_number.clone(),
+            alias: row.alias.clone(),
+            country: row.country.clone(),
+            subaccount: row.subaccount.clone(),
+            verified_by: row.verified_by_name.clone(),
+            verified: when(&row.verified_at),
+            added_at_plivo: when(&row.plivo_created_at).or_else(|| when(&row.first_seen_at)),
+            last_seen: when(&row.last_seen_at),
+            removed: when(&row.removed_at),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! "Sync now" and the sync status shown above the caller ID list.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    extract::{Query, State},
+    http::HeaderMap,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use crate::{
+    db::{caller_ids, sync_runs},
+    domain::Permission,
+    error::AppError,
+    sync::SyncError,
+    web::{
+        extract::CurrentUser,
+        format::{When, thousands},
+        layout::notify,
+        state::AppState,
+    },
+};
+
+/// What the status area shows.
+#[derive(Debug, Clone)]
+pub enum SyncView {
+    Running {
+        run_id: i64,
+        pages_done: i64,
+        pages_total: Option<i64>,
+        started_by: String,
+        started: Option<When>,
+    },
+    Idle {
+        last_success: Option<(When, String)>,
+        /// The most recent run, when it failed: when, and why in plain words.
+        last_failure: Option<(When, String)>,
+    },
+}
+
+/// The status fragment; also included in the list page.
+#[derive(Template, WebTemplate)]
+#[template(path = "sync/status_partial.html")]
+pub struct SyncStatus {
+    pub view: SyncView,
+    pub can_sync: bool,
+    pub csrf: String,
+    /// A message from the last action ("A sync is already running…").
+    pub message: Option<String>,
+}
+
+impl SyncStatus {
+    pub async fn load(state: &AppState, me: &CurrentUser, csrf: String) -> Result<Self, AppError> {
+        Ok(Self {
+            view: view(state).await?,
+            can_sync: me.role().can(Permission::SyncNow),
+            csrf,
+            message: None,
+        })
+    }
+
+    fn running_id(&self) -> Option<i64> {
+        match self.view {
+            SyncView::Running { run_id, .. } => Some(run_id),
+            SyncView::Idle { .. } => None,
+        }
+    }
+}
+
+pub async fn view(state: &AppState) -> Result<SyncView, AppError> {
+    let now = state.clock.now();
+    if let Some(run) = sync_runs::running(&state.db.reader).await? {
+        return Ok(SyncView::Running {
+            run_id: run.id,
+            pages_done: run.pages_done,
+            pages_total: run.pages_total,
+            started_by: run.started_by,
+            started: When::from_stored(now, &run.started_at),
+        });
+    }
+    let (last, succeeded) = sync_runs::latest(&state.db.reader).await?;
+    let count = caller_ids::count_current(&state.db.reader).await?;
+    let last_success = succeeded.and_then(|run| {
+        let when = When::from_stored(now, run.finished_at.as_deref().unwrap_or(&run.started_at))?;
+        let n = thousands(count);
+        Some((
+            when,
+            format!("{n} caller ID{}", if count == 1 { "" } else { "s" }),
+        ))
+    });
+    let last_failure = last.filter(|run| run.status == "failed").and_then(|run| {
+        let when = When::from_stored(now, run.finished_at.as_deref().unwrap_or(&run.started_at))?;
+        Some((
+            when,
+            run.error
+                .unwrap_or_else(|| "It stopped for an unknown reason.".into()),
+        ))
+    });
+    Ok(SyncView::Idle {
+        last_success,
+        last_failure,
+    })
+}
+
+fn is_htmx(headers: &HeaderMap) -> bool {
+    headers.contains_key("hx-request")
+}
+
+/// `POST /sync`: starts a run in the background.
+pub async fn start(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    me.require(Permission::SyncNow)?;
+    let syncer = state.syncer();
+    let message = match syncer.claim(crate::sync::Trigger::Manual, me.actor()).await {
+        Ok(claimed) => {
+            tokio::spawn(async move {
+                match syncer.execute(claimed).await {
+                    Ok(summary) => tracing::info!(run = summary.run_id, "{summary}"),
+                    Err(e) => tracing::warn!(error = %e, "manual sync failed"),
+                }
+            });
+            None
+        }
+        Err(e @ SyncError::AlreadyRunning { .. }) => Some(e.to_string()),
+        Err(e) => return Err(AppError::Internal(e.into())),
+    };
+    if is_htmx(&headers) {
+        let csrf = crate::web::layout::csrf_token(&me.session).await?;
+        let mut status = SyncStatus::load(&state, &me, csrf).await?;
+        status.message = message;
+        return Ok(status.into_response());
+    }
+    notify(
+        &me.session,
+        message.unwrap_or_else(|| "Sync started. Reload this page to see its progress.".into()),
+    )
+    .await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatusQuery {
+    /// The run the page was showing as running.
+    watching: Option<i64>,
+}
+
+/// `GET /sync/status`: the status fragment; when the run being watched has finished, it also
+/// tells the page (`HX-Trigger: sync-finished`) so the list reloads.
+pub async fn status(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Query(query): Query<StatusQuery>,
+) -> Result<Response, AppError> {
+    me.require(Permission::ViewCallerIds)?;
+    let csrf = crate::web::layout::csrf_token(&me.session).await?;
+    let status = SyncStatus::load(&state, &me, csrf).await?;
+    let finished = query.watching.is_some() && status.running_id() != query.watching;
+    let mut response = status.into_response();
+    if finished {
+        response.headers_mut().insert(
+            "hx-trigger",
+            axum::http::HeaderValue::from_static("sync-finished"),
+        );
+    }
+    Ok(response)
+}
