@@ -139,3 +139,57 @@ fn check_page(index: u64, page: &ListPage, total: u64, pages: u64) -> Result<(),
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plivo::Meta;
+
+    fn page_of(total: u64, rows: usize) -> ListPage {
+        let object = CallerId {
+            api_id: None,
+            alias: None,
+            country: None,
+            created_at: None,
+            modified_at: None,
+            phone_number: "+12025550000".into(),
+            subaccount: None,
+            verification_uuid: None,
+            resource_uri: None,
+        };
+        ListPage {
+            api_id: None,
+            meta: Meta {
+                limit: 20,
+                offset: 0,
+                total_count: total,
+                next: None,
+                previous: None,
+            },
+            objects: vec![object; rows],
+        }
+    }
+
+    #[test]
+    fn a_page_must_match_the_total_and_its_place() {
+        assert!(check_page(0, &page_of(45, 20), 45, 3).is_ok());
+        assert!(check_page(2, &page_of(45, 5), 45, 3).is_ok());
+        assert!(check_page(0, &page_of(0, 0), 0, 1).is_ok());
+        let changed = check_page(1, &page_of(46, 20), 45, 3).unwrap_err();
+        assert!(
+            changed.reason.contains("the total went from 45 to 46"),
+            "{}",
+            changed.reason
+        );
+        let short = check_page(1, &page_of(45, 19), 45, 3).unwrap_err();
+        assert!(
+            short
+                .reason
+                .contains("page 2 held 19 caller IDs instead of 20"),
+            "{}",
+            short.reason
+        );
+        assert!(short.reason.contains("nothing was changed"));
+        assert!(check_page(2, &page_of(45, 6), 45, 3).is_err());
+    }
+}

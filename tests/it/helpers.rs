@@ -151,6 +151,53 @@ impl TestApp {
         browser
     }
 
+    /// The in-process Plivo sandbox (tests run in sandbox mode).
+    pub fn sandbox(&self) -> &callerdesk::plivo::sandbox::Sandbox {
+        self.state
+            .sandbox
+            .as_ref()
+            .expect("tests run in sandbox mode")
+    }
+
+    /// Makes `number` a verified caller ID at Plivo, outside callerdesk (through the API).
+    pub async fn verify_at_plivo(&self, number: &str, alias: &str) {
+        use callerdesk::plivo::{Channel, StartVerification};
+        let started = self
+            .state
+            .plivo
+            .start_verification(&StartVerification {
+                phone_number: callerdesk::domain::PhoneNumber::from_e164(number).unwrap(),
+                alias: Some(alias.to_owned()).filter(|a| !a.is_empty()),
+                channel: Channel::Sms,
+                subaccount: None,
+            })
+            .await
+            .unwrap();
+        let code = self.sandbox().code_for(&started.verification_uuid).unwrap();
+        self.state
+            .plivo
+            .submit_code(&started.verification_uuid, &code)
+            .await
+            .unwrap();
+    }
+
+    /// One sync run, as the system.
+    pub async fn sync(&self) -> Result<callerdesk::sync::Summary, callerdesk::sync::SyncError> {
+        self.state
+            .syncer()
+            .run(callerdesk::sync::Trigger::Schedule, Actor::system())
+            .await
+    }
+
+    /// How many audit events have this action.
+    pub async fn count_events(&self, action: &str) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = ?")
+            .bind(action)
+            .fetch_one(&self.state.db.reader)
+            .await
+            .unwrap()
+    }
+
     /// The actions of every audit event, oldest first.
     pub async fn audit_actions(&self) -> Vec<(String, String, String)> {
         sqlx::query_as("SELECT action, outcome, actor_name FROM audit_events ORDER BY id")

@@ -8,10 +8,12 @@
 mod access;
 mod audit_log;
 mod auth;
+mod caller_ids;
 mod cli;
 mod config_errors;
 mod helpers;
 mod plivo_client;
 mod plivo_sandbox;
 mod security;
+mod sync;
 mod users;

@@ -36,8 +36,8 @@ fn one() -> u64 {
     1
 }
 
-/// The next `count` requests matching `method` and `path` (a substring of the request path)
-/// get `fault`.
+/// The next `count` requests matching `method` and `path` (a substring of the request's path
+/// and query, so `offset=200` picks one page of the list) get `fault`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     #[serde(default = "one_u32")]

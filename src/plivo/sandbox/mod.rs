@@ -209,7 +209,11 @@ impl Sandbox {
 async fn inject_faults(State(sandbox): State<Sandbox>, request: Request, next: Next) -> Response {
     let (latency, fault) = {
         let mut faults = lock(&sandbox.inner.faults);
-        let fault = faults.take(request.method().as_str(), request.uri().path());
+        let target = request.uri().path_and_query().map_or_else(
+            || request.uri().path().to_owned(),
+            |p| p.as_str().to_owned(),
+        );
+        let fault = faults.take(request.method().as_str(), &target);
         (faults.latency_ms, fault)
     };
     if latency > 0 {
