@@ -115,7 +115,7 @@ async fn sync(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let db = match open_existing(&settings.database).await {
+    let db = match Db::open(&settings.database).await {
         Ok(db) => db,
         Err(e) => {
             eprintln!("callerdesk: {e}");

@@ -59,6 +59,9 @@ async fn every_route_checks_the_role_on_the_server() {
     let wrong_current: &[(&str, &str)] = &[("current", "nope"), ("new", "x"), ("confirm", "x")];
     let same_role: &[(&str, &str)] = &[("role", "operator")];
     let short_password: &[(&str, &str)] = &[("password", "short")];
+    let bad_alias: &[(&str, &str)] = &[("alias", "line\nbreak")];
+    // A caller ID to look at (the sandbox starts with example numbers).
+    app.sync().await.unwrap();
 
     // (method, path, [anonymous, auditor, operator, admin])
     let table: Vec<(Method, String, [Expect; 4])> = vec![
