@@ -174,6 +174,20 @@ pub struct ServeArgs {
     /// How long one call to Plivo may take, from sending to the last byte of the answer.
     #[arg(long, env = "CALLERDESK_PLIVO_TIMEOUT", default_value = "10s")]
     pub plivo_timeout: String,
+    /// At most this many codes sent to one number in 24 hours.
+    #[arg(
+        long,
+        env = "CALLERDESK_CODES_PER_NUMBER_PER_DAY",
+        default_value = "10"
+    )]
+    pub codes_per_number_per_day: String,
+    /// At most this many codes sent by one person in an hour.
+    #[arg(
+        long,
+        env = "CALLERDESK_CODES_PER_PERSON_PER_HOUR",
+        default_value = "30"
+    )]
+    pub codes_per_person_per_hour: String,
 }
 
 impl ServeArgs {
@@ -256,6 +270,8 @@ pub struct Settings {
     pub session_idle: Duration,
     pub session_max: Duration,
     pub plivo_timeout: Duration,
+    pub codes_per_number_per_day: u32,
+    pub codes_per_person_per_hour: u32,
 }
 
 impl Settings {
@@ -285,6 +301,14 @@ impl Settings {
             .unwrap_or(Duration::from_secs(12 * 3600));
         let plivo_timeout = duration("CALLERDESK_PLIVO_TIMEOUT", &args.plivo_timeout, false)?
             .unwrap_or(Duration::from_secs(10));
+        let codes_per_number_per_day = count(
+            "CALLERDESK_CODES_PER_NUMBER_PER_DAY",
+            &args.codes_per_number_per_day,
+        )?;
+        let codes_per_person_per_hour = count(
+            "CALLERDESK_CODES_PER_PERSON_PER_HOUR",
+            &args.codes_per_person_per_hour,
+        )?;
         Ok(Self {
             database: args.database.database.clone(),
             listen,
@@ -297,6 +321,8 @@ impl Settings {
             session_idle,
             session_max,
             plivo_timeout,
+            codes_per_number_per_day,
+            codes_per_person_per_hour,
         })
     }
 
@@ -384,6 +410,16 @@ fn duration(
                     ""
                 }
             ),
+        )),
+    }
+}
+
+fn count(variable: &'static str, value: &str) -> Result<u32, ConfigError> {
+    match value.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(bad(
+            variable,
+            format!("must be a whole number of 1 or more, not {value:?}."),
         )),
     }
 }

@@ -25,5 +25,7 @@ pub mod plivo;
 pub mod startup;
 /// Reconciling the cache of caller IDs with Plivo.
 pub mod sync;
+/// Verifying a number: start, code, send again, cancel, expiry.
+pub mod verify;
 /// The web layer: router, middleware, one module per screen.
 pub mod web;

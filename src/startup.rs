@@ -105,6 +105,10 @@ impl Application {
             plivo,
             sandbox,
         };
+        background.push(tokio::spawn(crate::verify::expire_regularly(
+            state.verifier(),
+            std::time::Duration::from_secs(30),
+        )));
         let router = web::router(state.clone(), sessions);
         Ok(Self {
             listener,

@@ -64,6 +64,27 @@ pub fn what(event: &StoredEvent) -> String {
         "caller_id_restored_at_plivo" => "back at Plivo after being removed".into(),
         "caller_id_updated" => format!("edited the caller ID: {changes}"),
         "caller_id_deleted" => "deleted the caller ID".into(),
+        "verification_started" => {
+            let channel = match detail(&details, "channel") {
+                Some("call") => "phone call",
+                _ => "text message",
+            };
+            let again = details
+                .as_ref()
+                .and_then(|d| d.get("resend"))
+                .and_then(Value::as_bool)
+                == Some(true);
+            format!(
+                "{} a code by {channel}",
+                if again { "sent again" } else { "sent" }
+            )
+        }
+        "verification_completed" => "entered the code".into(),
+        "verification_code_rejected" => "entered a wrong code".into(),
+        "verification_expired" => {
+            "closed the verification: no right code came within 15 minutes".into()
+        }
+        "verification_cancelled" => "cancelled the verification".into(),
         other => other.replace('_', " "),
     }
 }

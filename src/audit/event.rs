@@ -77,6 +77,16 @@ pub enum Action {
     CallerIdUpdated,
     /// Someone deleted a caller ID here.
     CallerIdDeleted,
+    /// A code was sent (first or again) to verify a number.
+    VerificationStarted,
+    /// A code was submitted; succeeded means the number is now a verified caller ID.
+    VerificationCompleted,
+    /// Plivo said the code was wrong.
+    VerificationCodeRejected,
+    /// A verification ran out of time.
+    VerificationExpired,
+    /// Someone ended a verification before it was completed.
+    VerificationCancelled,
 }
 
 impl Action {
@@ -99,6 +109,11 @@ impl Action {
             Action::CallerIdRestoredAtPlivo => "caller_id_restored_at_plivo",
             Action::CallerIdUpdated => "caller_id_updated",
             Action::CallerIdDeleted => "caller_id_deleted",
+            Action::VerificationStarted => "verification_started",
+            Action::VerificationCompleted => "verification_completed",
+            Action::VerificationCodeRejected => "verification_code_rejected",
+            Action::VerificationExpired => "verification_expired",
+            Action::VerificationCancelled => "verification_cancelled",
         }
     }
 }
@@ -150,6 +165,11 @@ impl NewEvent {
             plivo_status: None,
             details: None,
         }
+    }
+
+    pub fn with_verification(mut self, id: &str) -> Self {
+        self.verification_id = Some(id.to_owned());
+        self
     }
 
     pub fn with_number(mut self, number: &str) -> Self {

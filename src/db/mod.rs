@@ -9,6 +9,7 @@
 pub mod caller_ids;
 pub mod sync_runs;
 pub mod users;
+pub mod verifications;
 
 use sqlx::{
     SqlitePool,

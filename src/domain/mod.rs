@@ -8,6 +8,6 @@ mod username;
 
 pub use alias::{Alias, AliasError, parse_subaccount};
 pub use password::{Password, PasswordError};
-pub use phone::{NotE164, PhoneNumber};
+pub use phone::{NotE164, PhoneInputError, PhoneNumber, country_name};
 pub use role::{Permission, Role, UnknownRole};
 pub use username::{Username, UsernameError};

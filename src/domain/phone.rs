@@ -77,8 +77,169 @@ impl PhoneNumber {
     /// without the country code.
     pub fn national_digits(&self) -> String {
         phonenumber::parse(None, &self.0)
-            .map(|p| p.national().value().to_string())
+            .map(|p| p.national().to_string())
             .unwrap_or_default()
+    }
+
+    /// Reads a number as a person types it: `(202) 555-1234` and `202.555.1234` in
+    /// `default_country`, anything starting with `+` (or `00`) as international. Refusals say
+    /// what is wrong in a sentence.
+    pub fn parse_input(raw: &str, default_country: &str) -> Result<Self, PhoneInputError> {
+        let typed = raw.trim();
+        if typed.is_empty() {
+            return Err(PhoneInputError::Empty);
+        }
+        if typed.chars().count() > 40 {
+            return Err(PhoneInputError::TooLong(None));
+        }
+        if !typed.chars().any(|c| c.is_ascii_digit()) || typed.chars().any(|c| c.is_alphabetic()) {
+            return Err(PhoneInputError::NotANumber);
+        }
+        // "00 44 …" is how much of the world dials abroad; read it as "+44 …".
+        let rewritten = typed.strip_prefix("00").map(|rest| format!("+{rest}"));
+        let typed = rewritten.as_deref().unwrap_or(typed);
+        let international = typed.starts_with('+');
+        let region = if international {
+            None
+        } else {
+            default_country.parse::<phonenumber::country::Id>().ok()
+        };
+        let home = (!international).then(|| default_country.to_owned());
+        let parsed = phonenumber::parse(region, typed).map_err(|e| match e {
+            phonenumber::ParseError::InvalidCountryCode => PhoneInputError::UnknownCountryCode,
+            phonenumber::ParseError::TooShortNsn | phonenumber::ParseError::TooShortAfterIdd => {
+                PhoneInputError::TooShort(home.clone().or_else(|| calling_code_country(typed)))
+            }
+            phonenumber::ParseError::TooLong => PhoneInputError::TooLong(home.clone()),
+            _ => PhoneInputError::NotANumber,
+        })?;
+        let country = parsed
+            .country()
+            .id()
+            .map(|id| id.as_ref().to_owned())
+            .or_else(|| {
+                phonenumber::metadata::DATABASE
+                    .region(&parsed.code().value())
+                    .and_then(|r| r.first().map(|c| (*c).to_owned()))
+            })
+            .or(home);
+        if !parsed.is_valid() {
+            let nsn = parsed.national().to_string().len();
+            let database = &phonenumber::metadata::DATABASE;
+            let lengths = parsed
+                .metadata(database)
+                .or_else(|| {
+                    let main = database.by_code(&parsed.code().value())?;
+                    main.into_iter().next()
+                })
+                .map(|m| {
+                    // The general descriptor often leaves lengths to the specific kinds.
+                    let d = m.descriptors();
+                    [
+                        Some(d.general()),
+                        d.fixed_line(),
+                        d.mobile(),
+                        d.toll_free(),
+                        d.voip(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|d| d.possible_length().to_vec())
+                    .collect::<Vec<u16>>()
+                })
+                .unwrap_or_default();
+            let shortest = lengths.iter().min().map_or(0, |l| usize::from(*l));
+            let longest = lengths.iter().max().map_or(usize::MAX, |l| usize::from(*l));
+            return Err(if nsn < shortest {
+                PhoneInputError::TooShort(country)
+            } else if nsn > longest {
+                PhoneInputError::TooLong(country)
+            } else {
+                PhoneInputError::Invalid(country)
+            });
+        }
+        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+        Self::from_e164(&e164).map_err(|_| PhoneInputError::NotANumber)
+    }
+
+    /// "+1 202-555-1234, the United States"
+    pub fn preview(&self) -> String {
+        match self.country() {
+            Some(c) => format!("{}, {}", self.international(), country_name(&c)),
+            None => self.international(),
+        }
+    }
+}
+
+/// The main country of the calling code at the start of `+44 …`.
+fn calling_code_country(typed: &str) -> Option<String> {
+    let digits: String = typed.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.strip_prefix("00").unwrap_or(&digits);
+    (1..=3).find_map(|len| {
+        let code: u16 = digits.get(..len)?.parse().ok()?;
+        phonenumber::metadata::DATABASE
+            .region(&code)
+            .and_then(|r| r.first().map(|c| (*c).to_owned()))
+    })
+}
+
+/// Why typed text is not a phone number we can verify. `None` as the country: unknown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneInputError {
+    #[error("Enter the phone number to verify.")]
+    Empty,
+    #[error(
+        "That doesn't look like a phone number. Type its digits, like (202) 555-1234, or an international number starting with +."
+    )]
+    NotANumber,
+    #[error("No country uses that code. Check the digits right after the +.")]
+    UnknownCountryCode,
+    #[error("That number is too short{}.", in_country(.0))]
+    TooShort(Option<String>),
+    #[error("That number is too long{}.", in_country(.0))]
+    TooLong(Option<String>),
+    #[error("That isn't a valid phone number{}. Check the digits.", in_country(.0))]
+    Invalid(Option<String>),
+}
+
+fn in_country(country: &Option<String>) -> String {
+    country
+        .as_deref()
+        .map(|c| format!(" for {}", country_name(c)))
+        .unwrap_or_default()
+}
+
+/// A country's name as used in a sentence: "the United States", "Germany".
+pub fn country_name(alpha2: &str) -> String {
+    let special = match alpha2 {
+        "US" => Some("the United States"),
+        "GB" => Some("the United Kingdom"),
+        "AE" => Some("the United Arab Emirates"),
+        "NL" => Some("the Netherlands"),
+        "PH" => Some("the Philippines"),
+        "DO" => Some("the Dominican Republic"),
+        "CD" => Some("the Democratic Republic of the Congo"),
+        "CZ" => Some("Czechia"),
+        "KR" => Some("South Korea"),
+        "KP" => Some("North Korea"),
+        "RU" => Some("Russia"),
+        "IR" => Some("Iran"),
+        "BO" => Some("Bolivia"),
+        "VE" => Some("Venezuela"),
+        "TW" => Some("Taiwan"),
+        "VN" => Some("Vietnam"),
+        "MD" => Some("Moldova"),
+        "TZ" => Some("Tanzania"),
+        "SY" => Some("Syria"),
+        "LA" => Some("Laos"),
+        _ => None,
+    };
+    if let Some(name) = special {
+        return name.to_owned();
+    }
+    match rust_iso3166::from_alpha2(alpha2) {
+        Some(c) => c.name.split(" (").next().unwrap_or(c.name).to_owned(),
+        None => alpha2.to_owned(),
     }
 }
 
@@ -111,6 +272,42 @@ mod tests {
         assert!(PhoneNumber::from_e164("+123").is_err());
         assert!(PhoneNumber::from_e164("+1234567890123456").is_err());
         assert!(PhoneNumber::from_e164("+1202555123a").is_err());
+    }
+
+    #[test]
+    fn typed_numbers_become_international_or_get_a_sentence() {
+        let ok = |raw: &str| PhoneNumber::parse_input(raw, "US").map(|n| n.as_str().to_owned());
+        assert_eq!(ok("(202) 555-1234").as_deref(), Ok("+12025551234"));
+        assert_eq!(ok("202.555.1234").as_deref(), Ok("+12025551234"));
+        assert_eq!(ok("202-555-1234").as_deref(), Ok("+12025551234"));
+        assert_eq!(ok("+1 202 555 1234").as_deref(), Ok("+12025551234"));
+        assert_eq!(ok("+44 20 7946 0958").as_deref(), Ok("+442079460958"));
+        assert_eq!(ok("0044 20 7946 0958").as_deref(), Ok("+442079460958"));
+        let err = |raw: &str| PhoneNumber::parse_input(raw, "US").unwrap_err().to_string();
+        assert_eq!(
+            err("+1 202 555 12"),
+            "That number is too short for the United States."
+        );
+        assert_eq!(
+            err("555 12"),
+            "That number is too short for the United States."
+        );
+        assert_eq!(err(""), "Enter the phone number to verify.");
+        assert!(err("hello").starts_with("That doesn't look like a phone number."));
+        assert!(err(&"1".repeat(40)).starts_with("That number is too long"));
+        assert!(err(&"1".repeat(41)).starts_with("That number is too long"));
+        assert_eq!(
+            PhoneNumber::parse_input("030 1", "DE")
+                .unwrap_err()
+                .to_string(),
+            "That number is too short for Germany."
+        );
+        assert_eq!(
+            PhoneNumber::parse_input("(202) 555-1234", "US")
+                .unwrap()
+                .preview(),
+            "+1 202-555-1234, the United States"
+        );
     }
 
     #[test]

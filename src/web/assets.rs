@@ -28,6 +28,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../static/app.css"),
     },
     Asset {
+        path: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/app.js"),
+    },
+    Asset {
         path: HTMX_FILE,
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../static/vendor/htmx-2.0.11.min.js"),
@@ -42,6 +47,7 @@ fn find(path: &str) -> Option<&'static Asset> {
 #[derive(Debug)]
 pub struct AssetUrls {
     pub css: String,
+    pub js: String,
     pub htmx: String,
     pub htmx_integrity: String,
 }
@@ -56,6 +62,7 @@ fn url(path: &str) -> String {
 /// Computed once, on first use.
 pub static URLS: LazyLock<AssetUrls> = LazyLock::new(|| AssetUrls {
     css: url("app.css"),
+    js: url("app.js"),
     htmx: url(HTMX_FILE),
     htmx_integrity: find(HTMX_FILE)
         .map(|a| {

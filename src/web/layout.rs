@@ -20,6 +20,7 @@ pub struct ChromeUser {
     pub name: String,
     pub role: &'static str,
     pub can_manage_users: bool,
+    pub can_verify: bool,
 }
 
 /// Which navigation entry is the current page.
@@ -27,6 +28,7 @@ pub struct ChromeUser {
 pub enum Nav {
     None,
     CallerIds,
+    Verify,
     Users,
     Account,
 }
@@ -54,6 +56,7 @@ impl Chrome {
             name: user.user.username.clone(),
             role: user.role().label(),
             can_manage_users: user.role().can(Permission::ManageUsers),
+            can_verify: user.role().can(Permission::Verify),
         });
         chrome.nav = nav;
         Ok(chrome)
@@ -89,6 +92,7 @@ impl Chrome {
         let current = match self.nav {
             Nav::None => "",
             Nav::CallerIds => "caller-ids",
+            Nav::Verify => "verify",
             Nav::Users => "users",
             Nav::Account => "account",
         };

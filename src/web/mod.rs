@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod state;
 pub mod sync;
 pub mod users;
+pub mod verify;
 
 use axum::{
     Router,
@@ -62,6 +63,12 @@ pub fn router<S: SessionStore + Clone>(
             "/caller-ids/{number}/delete",
             get(caller_ids::detail::confirm_delete).post(caller_ids::detail::delete),
         )
+        .route("/verify", get(verify::form).post(verify::start))
+        .route("/verify/preview", get(verify::preview))
+        .route("/verify/{id}", get(verify::show))
+        .route("/verify/{id}/code", post(verify::submit_code))
+        .route("/verify/{id}/resend", post(verify::resend))
+        .route("/verify/{id}/cancel", post(verify::cancel))
         .route("/sync", post(sync::start))
         .route("/sync/status", get(sync::status))
         .route("/login", get(auth::login_form).post(auth::login))

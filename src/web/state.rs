@@ -35,6 +35,22 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The verification steps, with this app's database, Plivo client, clock and limits.
+    pub fn verifier(&self) -> crate::verify::Verifier {
+        crate::verify::Verifier {
+            db: self.db.clone(),
+            plivo: self.plivo.clone(),
+            clock: self.clock.clone(),
+            limits: crate::verify::Limits {
+                resend_cooldown: std::time::Duration::from_secs(60),
+                per_number_per_day: self.settings.codes_per_number_per_day,
+                per_person_per_hour: self.settings.codes_per_person_per_hour,
+            },
+        }
+    }
+}
+
 impl FromRef<AppState> for Db {
     fn from_ref(state: &AppState) -> Self {
         state.db.clone()

@@ -60,6 +60,8 @@ async fn every_route_checks_the_role_on_the_server() {
     let same_role: &[(&str, &str)] = &[("role", "operator")];
     let short_password: &[(&str, &str)] = &[("password", "short")];
     let bad_alias: &[(&str, &str)] = &[("alias", "line\nbreak")];
+    let bad_number: &[(&str, &str)] = &[("number", "hello"), ("channel", "sms")];
+    let bad_code: &[(&str, &str)] = &[("code", "12")];
     // A caller ID to look at (the sandbox starts with example numbers).
     app.sync().await.unwrap();
 
@@ -104,6 +106,71 @@ async fn every_route_checks_the_role_on_the_server() {
             Method::Post(&[]),
             t("enable"),
             [SignIn, Forbidden, Forbidden, Allowed(303)],
+        ),
+        (
+            Method::Get,
+            "/caller-ids.csv".into(),
+            [SignIn, Allowed(200), Allowed(200), Allowed(200)],
+        ),
+        (
+            Method::Get,
+            "/caller-ids/12025550000".into(),
+            [SignIn, Allowed(200), Allowed(200), Allowed(200)],
+        ),
+        (
+            Method::Post(bad_alias),
+            "/caller-ids/12025550000".into(),
+            [SignIn, Forbidden, Allowed(422), Allowed(422)],
+        ),
+        (
+            Method::Get,
+            "/caller-ids/12025550000/delete".into(),
+            [SignIn, Forbidden, Forbidden, Allowed(200)],
+        ),
+        (
+            Method::Get,
+            "/sync/status".into(),
+            [SignIn, Allowed(200), Allowed(200), Allowed(200)],
+        ),
+        (
+            Method::Post(&[]),
+            "/sync".into(),
+            [SignIn, Forbidden, Allowed(303), Allowed(303)],
+        ),
+        (
+            Method::Get,
+            "/verify".into(),
+            [SignIn, Forbidden, Allowed(200), Allowed(200)],
+        ),
+        (
+            Method::Get,
+            "/verify/preview?number=2025551234".into(),
+            [SignIn, Forbidden, Allowed(200), Allowed(200)],
+        ),
+        (
+            Method::Post(bad_number),
+            "/verify".into(),
+            [SignIn, Forbidden, Allowed(422), Allowed(422)],
+        ),
+        (
+            Method::Get,
+            "/verify/nope".into(),
+            [SignIn, Allowed(404), Allowed(404), Allowed(404)],
+        ),
+        (
+            Method::Post(bad_code),
+            "/verify/nope/code".into(),
+            [SignIn, Forbidden, Allowed(404), Allowed(404)],
+        ),
+        (
+            Method::Post(&[]),
+            "/verify/nope/resend".into(),
+            [SignIn, Forbidden, Allowed(404), Allowed(404)],
+        ),
+        (
+            Method::Post(&[]),
+            "/verify/nope/cancel".into(),
+            [SignIn, Forbidden, Allowed(404), Allowed(404)],
         ),
         (
             Method::Get,

@@ -41,6 +41,8 @@ pub fn serve_args(database: PathBuf) -> ServeArgs {
         session_idle: "30m".into(),
         session_max: "12h".into(),
         plivo_timeout: "10s".into(),
+        codes_per_number_per_day: "10".into(),
+        codes_per_person_per_hour: "30".into(),
     }
 }
 

@@ -11,12 +11,15 @@ use serde::Deserialize;
 
 use super::CallerIdView;
 use crate::{
-    db::caller_ids::{self, Search, Sort},
-    domain::Permission,
+    db::{
+        caller_ids::{self, Search, Sort},
+        verifications,
+    },
+    domain::{Permission, PhoneNumber},
     error::AppError,
     web::{
         extract::CurrentUser,
-        format::thousands,
+        format::{When, thousands},
         layout::{Chrome, Nav},
         state::AppState,
         sync::SyncStatus,
@@ -135,10 +138,21 @@ impl Results {
     }
 }
 
+/// A verification waiting for its code, as the list page shows it.
+#[derive(Debug, Clone)]
+pub struct PendingView {
+    pub id: String,
+    pub number: String,
+    pub alias: String,
+    pub started_by: String,
+    pub expires: When,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "caller_ids/page.html")]
 pub struct ListPage {
     chrome: Chrome,
+    pending: Vec<PendingView>,
     sync: SyncStatus,
     results: Results,
     countries: Vec<String>,
@@ -188,7 +202,23 @@ pub async fn show(
     } else {
         let chrome = Chrome::for_user(&state, &me, Nav::CallerIds).await?;
         let (countries, subaccounts) = caller_ids::facets(&state.db.reader).await?;
+        let now = state.clock.now();
+        let pending = verifications::pending(&state.db.reader, &crate::db::timestamp(now))
+            .await?
+            .into_iter()
+            .filter_map(|v| {
+                Some(PendingView {
+                    number: PhoneNumber::from_e164(&v.phone_number)
+                        .map_or_else(|_| v.phone_number.clone(), |n| n.international()),
+                    expires: When::from_stored(now, &v.expires_at)?,
+                    id: v.id,
+                    alias: v.alias,
+                    started_by: v.started_by_name,
+                })
+            })
+            .collect();
         ListPage {
+            pending,
             sync: SyncStatus::load(&state, &me, chrome.csrf.clone()).await?,
             chrome,
             results,

@@ -1,0 +1,149 @@
+//! How often codes may be sent: once a minute per verification, a number of times per number
+//! per day and per person per hour.
+
+use std::time::Duration;
+use time::OffsetDateTime;
+
+use crate::db::{Db, parse_timestamp, timestamp, verifications};
+
+/// The limits (configurable; defaults as in PRODUCT.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub resend_cooldown: Duration,
+    pub per_number_per_day: u32,
+    pub per_person_per_hour: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            resend_cooldown: Duration::from_secs(60),
+            per_number_per_day: 10,
+            per_person_per_hour: 30,
+        }
+    }
+}
+
+/// A send refused for now, with how long to wait and why, in plain words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limited {
+    pub wait: Duration,
+    pub reason: String,
+}
+
+impl Limited {
+    /// "Try again in 3 minutes." (rounded up; seconds under a minute)
+    pub fn wait_text(&self) -> String {
+        let secs = self.wait.as_secs().max(1);
+        if secs < 60 {
+            format!("{secs} second{}", if secs == 1 { "" } else { "s" })
+        } else if secs < 3600 {
+            let m = secs.div_ceil(60);
+            format!("{m} minute{}", if m == 1 { "" } else { "s" })
+        } else {
+            let h = secs.div_ceil(3600);
+            format!("{h} hour{}", if h == 1 { "" } else { "s" })
+        }
+    }
+
+    pub fn message(&self) -> String {
+        format!("{} Try again in {}.", self.reason, self.wait_text())
+    }
+}
+
+fn until(now: OffsetDateTime, at: OffsetDateTime) -> Duration {
+    Duration::try_from(at - now).unwrap_or(Duration::ZERO)
+}
+
+impl Limits {
+    /// Whether another send is allowed now; `last_sent` is this verification's last send.
+    pub async fn check(
+        &self,
+        db: &Db,
+        number: &str,
+        user_id: i64,
+        last_sent: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> sqlx::Result<Option<Limited>> {
+        let cooldown =
+            time::Duration::try_from(self.resend_cooldown).unwrap_or(time::Duration::MINUTE);
+        if let Some(last) = last_sent {
+            if last + cooldown > now {
+                return Ok(Some(Limited {
+                    wait: until(now, last + cooldown),
+                    reason: "A code was sent less than a minute ago; give it a moment to arrive."
+                        .into(),
+                }));
+            }
+        }
+        let day = time::Duration::DAY;
+        let sends =
+            verifications::sends_for_number(&db.reader, number, &timestamp(now - day)).await?;
+        if let Some(oldest) = over(&sends, self.per_number_per_day) {
+            return Ok(Some(Limited {
+                wait: until(now, oldest + day),
+                reason: format!(
+                    "This number has been sent {} codes in the last 24 hours, the most allowed.",
+                    self.per_number_per_day
+                ),
+            }));
+        }
+        let hour = time::Duration::HOUR;
+        let sends =
+            verifications::sends_by_user(&db.reader, user_id, &timestamp(now - hour)).await?;
+        if let Some(oldest) = over(&sends, self.per_person_per_hour) {
+            return Ok(Some(Limited {
+                wait: until(now, oldest + hour),
+                reason: format!(
+                    "You have sent {} codes in the last hour, the most allowed.",
+                    self.per_person_per_hour
+                ),
+            }));
+        }
+        Ok(None)
+    }
+}
+
+/// With `limit` or more sends in the window (oldest first), the send that has to age out
+/// before another is allowed.
+fn over(sends: &[String], limit: u32) -> Option<OffsetDateTime> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if sends.len() < limit {
+        return None;
+    }
+    sends
+        .get(sends.len() - limit)
+        .and_then(|s| parse_timestamp(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_read_naturally() {
+        let l = |s| Limited {
+            wait: Duration::from_secs(s),
+            reason: String::new(),
+        };
+        assert_eq!(l(42).wait_text(), "42 seconds");
+        assert_eq!(l(61).wait_text(), "2 minutes");
+        assert_eq!(l(3601).wait_text(), "2 hours");
+    }
+
+    #[test]
+    fn the_oldest_send_that_must_age_out_is_found() {
+        let sends: Vec<String> = (0..5)
+            .map(|i| format!("2026-11-26T0{i}:00:00.000000Z"))
+            .collect();
+        assert_eq!(over(&sends, 6), None);
+        assert_eq!(
+            over(&sends, 5),
+            parse_timestamp("2026-11-26T00:00:00.000000Z")
+        );
+        assert_eq!(
+            over(&sends, 2),
+            parse_timestamp("2026-11-26T03:00:00.000000Z")
+        );
+    }
+}

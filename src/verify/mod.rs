@@ -1,0 +1,613 @@
+//! Verifying a number: start (Plivo sends a code), submit the code, send a new one, cancel,
+//! and expiry. Every step that reaches Plivo first commits a `requested` audit event, then calls
+//! Plivo with no transaction open, then commits the outcome with the state change. The code
+//! itself passes straight through to Plivo: it is never stored, logged or put in an event.
+
+mod limits;
+
+pub use limits::{Limited, Limits};
+
+use serde_json::json;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+use crate::{
+    audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta},
+    clock::Clock,
+    db::{
+        Db,
+        caller_ids::{self, PlivoFields},
+        parse_timestamp, timestamp,
+        verifications::{self, NewVerification, Verification},
+    },
+    domain::{Alias, PhoneNumber},
+    plivo::{Channel, PlivoClient, PlivoError, StartVerification},
+};
+
+/// How long a code is valid.
+pub const CODE_LIFETIME: time::Duration = time::Duration::minutes(15);
+/// Wrong codes allowed per verification; the next wrong one fails it.
+pub const MAX_WRONG_CODES: i64 = 5;
+
+/// Who is acting, as the audit log records them.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: i64,
+    pub name: String,
+    pub meta: RequestMeta,
+}
+
+impl Person {
+    fn actor(&self) -> Actor {
+        Actor::user(self.id, &self.name)
+    }
+}
+
+/// What to verify.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub number: PhoneNumber,
+    pub alias: Alias,
+    pub channel: Channel,
+    pub subaccount: Option<String>,
+}
+
+/// The result of submitting a code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeOutcome {
+    Verified,
+    /// Plivo said no; this many tries are left.
+    WrongCode {
+        attempts_left: i64,
+    },
+    /// That was the last allowed wrong code: the verification failed.
+    Locked,
+    /// Too late: the verification expired (Plivo was not asked).
+    Expired,
+    /// It is no longer waiting for a code.
+    NotPending,
+    /// Plivo's answer to the start never arrived, so there is nothing to submit to.
+    NotSent,
+    /// Plivo could not be asked; nothing was used up. The plain message.
+    PlivoFailed(String),
+}
+
+/// The result of asking for a new code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResendOutcome {
+    Sent,
+    Limited(Limited),
+    NotPending,
+    PlivoFailed(String),
+}
+
+/// The verification steps, with what they need.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    pub db: Db,
+    pub plivo: PlivoClient,
+    pub clock: Clock,
+    pub limits: Limits,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The plain message for a Plivo failure, with Plivo's own words and reference.
+pub fn plivo_message(e: &PlivoError) -> String {
+    let mut message = e.operator_message();
+    if let Some(text) = e.plivo_error() {
+        message.push_str(&format!(" Plivo said: “{text}”."));
+    }
+    if let Some(api_id) = e.api_id() {
+        message.push_str(&format!(" (Plivo reference {api_id})"));
+    }
+    message
+}
+
+/// The event for a verification step.
+fn event(
+    person: &Actor,
+    meta: &RequestMeta,
+    action: Action,
+    outcome: Outcome,
+    v_id: &str,
+    number: &str,
+) -> NewEvent {
+    NewEvent::new(person.clone(), meta, action, outcome)
+        .with_verification(v_id)
+        .with_number(number)
+}
+
+fn failure_details(e: &PlivoError, mut details: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = details.as_object_mut() {
+        map.insert(
+            "error".into(),
+            json!(e.plivo_error().map_or_else(|| e.to_string(), str::to_owned)),
+        );
+    }
+    details
+}
+
+impl Verifier {
+    fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Starts a verification: our record and a `requested` event first, then Plivo. A Plivo
+    /// failure leaves the verification `failed` with the reason; nothing is retried.
+    pub async fn start(
+        &self,
+        person: &Person,
+        request: &Request,
+    ) -> Result<Result<Verification, Limited>, sqlx::Error> {
+        if let Some(limited) = self
+            .limits
+            .check(
+                &self.db,
+                request.number.as_str(),
+                person.id,
+                None,
+                self.now(),
+            )
+            .await?
+        {
+            return Ok(Err(limited));
+        }
+        let id = new_id();
+        let now = self.now();
+        let number = request.number.as_str();
+        let channel = request.channel.as_str();
+        let subaccount = request.subaccount.clone().unwrap_or_default();
+        let details = json!({ "alias": request.alias.as_str(), "channel": channel, "subaccount": subaccount });
+        let mut tx = self.db.writer.begin().await?;
+        verifications::insert(
+            &mut tx,
+            &NewVerification {
+                id: &id,
+                phone_number: number,
+                alias: request.alias.as_str(),
+                channel,
+                subaccount: &subaccount,
+                started_by_id: person.id,
+                started_by_name: &person.name,
+                started_at: &timestamp(now),
+                expires_at: &timestamp(now + CODE_LIFETIME),
+            },
+        )
+        .await?;
+        verifications::record_send(&mut tx, &id, number, person.id, channel, &timestamp(now))
+            .await?;
+        audit::append(
+            &mut tx,
+            now,
+            event(
+                &person.actor(),
+                &person.meta,
+                Action::VerificationStarted,
+                Outcome::Requested,
+                &id,
+                number,
+            )
+            .with_details(details.clone()),
+        )
+        .await?;
+        tx.commit().await?;
+
+        let answer = self
+            .plivo
+            .start_verification(&StartVerification {
+                phone_number: request.number.clone(),
+                alias: Some(request.alias.as_str().to_owned()).filter(|a| !a.is_empty()),
+                channel: request.channel,
+                subaccount: request.subaccount.clone(),
+            })
+            .await;
+        self.record_send_outcome(person, &id, number, request.channel, answer, details)
+            .await?;
+        let stored = verifications::by_id(&self.db.reader, &id).await?;
+        stored.map(Ok).ok_or(sqlx::Error::RowNotFound)
+    }
+
+    /// Commits what Plivo answered to a send (first or again).
+    async fn record_send_outcome(
+        &self,
+        person: &Person,
+        id: &str,
+        number: &str,
+        channel: Channel,
+        answer: Result<crate::plivo::Started, PlivoError>,
+        details: serde_json::Value,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let now = self.now();
+        let mut tx = self.db.writer.begin().await?;
+        let message = match answer {
+            Ok(started) => {
+                verifications::sent(
+                    &mut tx,
+                    id,
+                    &started.verification_uuid,
+                    channel.as_str(),
+                    &timestamp(now),
+                    &timestamp(now + CODE_LIFETIME),
+                )
+                .await?;
+                audit::append(
+                    &mut tx,
+                    now,
+                    event(
+                        &person.actor(),
+                        &person.meta,
+                        Action::VerificationStarted,
+                        Outcome::Succeeded,
+                        id,
+                        number,
+                    )
+                    .with_plivo(started.api_id.as_deref(), None)
+                    .with_details(details),
+                )
+                .await?;
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, verification = id, "Plivo did not send a code");
+                let message = plivo_message(&e);
+                let first_send = verifications::by_id(&mut *tx, id)
+                    .await?
+                    .is_some_and(|v| v.plivo_uuid.is_none());
+                if first_send {
+                    verifications::finish(
+                        &mut tx,
+                        id,
+                        "failed",
+                        Some(&message),
+                        None,
+                        &timestamp(now),
+                    )
+                    .await?;
+                }
+                audit::append(
+                    &mut tx,
+                    now,
+                    event(
+                        &person.actor(),
+                        &person.meta,
+                        Action::VerificationStarted,
+                        Outcome::Failed,
+                        id,
+                        number,
+                    )
+                    .with_plivo(e.api_id(), e.status())
+                    .with_details(failure_details(&e, details)),
+                )
+                .await?;
+                Some(message)
+            }
+        };
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    /// Marks a pending verification past its expiry as expired (with its event). True if it was.
+    async fn expire_if_due(
+        &self,
+        v: &Verification,
+        actor: &Actor,
+        meta: &RequestMeta,
+    ) -> Result<bool, sqlx::Error> {
+        let now = self.now();
+        let due = parse_timestamp(&v.expires_at).is_none_or(|t| t <= now);
+        if v.status != "pending" || !due {
+            return Ok(false);
+        }
+        let mut tx = self.db.writer.begin().await?;
+        if verifications::finish(&mut tx, &v.id, "expired", None, None, &timestamp(now)).await? {
+            audit::append(
+                &mut tx,
+                now,
+                event(
+                    actor,
+                    meta,
+                    Action::VerificationExpired,
+                    Outcome::Succeeded,
+                    &v.id,
+                    &v.phone_number,
+                ),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Marks every overdue pending verification expired, as the system.
+    pub async fn expire_overdue(&self) -> Result<usize, sqlx::Error> {
+        let now = self.now();
+        let mut tx = self.db.writer.begin().await?;
+        let overdue = verifications::overdue(&mut tx, &timestamp(now)).await?;
+        for v in &overdue {
+            verifications::finish(&mut tx, &v.id, "expired", None, None, &timestamp(now)).await?;
+            audit::append(
+                &mut tx,
+                now,
+                event(
+                    &Actor::system(),
+                    &RequestMeta::default(),
+                    Action::VerificationExpired,
+                    Outcome::Succeeded,
+                    &v.id,
+                    &v.phone_number,
+                ),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(overdue.len())
+    }
+
+    /// Submits a code. `code` must already be 4 to 8 digits.
+    pub async fn submit_code(
+        &self,
+        person: &Person,
+        id: &str,
+        code: &str,
+    ) -> Result<CodeOutcome, sqlx::Error> {
+        let Some(v) = verifications::by_id(&self.db.reader, id).await? else {
+            return Ok(CodeOutcome::NotPending);
+        };
+        if v.status != "pending" {
+            return Ok(CodeOutcome::NotPending);
+        }
+        if self
+            .expire_if_due(&v, &person.actor(), &person.meta)
+            .await?
+        {
+            return Ok(CodeOutcome::Expired);
+        }
+        let Some(plivo_uuid) = v.plivo_uuid.clone() else {
+            return Ok(CodeOutcome::NotSent);
+        };
+        let mut tx = self.db.writer.begin().await?;
+        audit::append(
+            &mut tx,
+            self.now(),
+            event(
+                &person.actor(),
+                &person.meta,
+                Action::VerificationCompleted,
+                Outcome::Requested,
+                id,
+                &v.phone_number,
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+
+        let answer = self.plivo.submit_code(&plivo_uuid, code).await;
+        let now = self.now();
+        let mut tx = self.db.writer.begin().await?;
+        let outcome = match answer {
+            Ok(verified) => {
+                let number = PhoneNumber::from_e164(&v.phone_number)
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                let fields = PlivoFields {
+                    alias: verified.alias.clone().unwrap_or_else(|| v.alias.clone()),
+                    country: verified
+                        .country
+                        .clone()
+                        .or_else(|| number.country())
+                        .unwrap_or_default(),
+                    subaccount: verified
+                        .subaccount
+                        .clone()
+                        .unwrap_or_else(|| v.subaccount.clone()),
+                    verification_uuid: verified.verification_uuid.clone().or(Some(plivo_uuid)),
+                    plivo_created_at: verified.created_at.map(timestamp),
+                    plivo_modified_at: verified.created_at.map(timestamp),
+                };
+                verifications::finish(
+                    &mut tx,
+                    id,
+                    "verified",
+                    None,
+                    Some((person.id, &person.name)),
+                    &timestamp(now),
+                )
+                .await?;
+                caller_ids::record_verified(
+                    &mut tx,
+                    &number,
+                    &fields,
+                    person.id,
+                    &person.name,
+                    &timestamp(now),
+                )
+                .await?;
+                audit::append(
+                    &mut tx,
+                    now,
+                    event(&person.actor(), &person.meta, Action::VerificationCompleted, Outcome::Succeeded, id, &v.phone_number)
+                        .with_plivo(verified.api_id.as_deref(), None)
+                        .with_details(json!({ "alias": fields.alias, "country": fields.country, "subaccount": fields.subaccount })),
+                )
+                .await?;
+                CodeOutcome::Verified
+            }
+            Err(PlivoError::Refused {
+                status: 400,
+                error,
+                api_id,
+            }) => {
+                let attempts = verifications::wrong_code(&mut tx, id).await?;
+                audit::append(
+                    &mut tx,
+                    now,
+                    event(
+                        &person.actor(),
+                        &person.meta,
+                        Action::VerificationCodeRejected,
+                        Outcome::Failed,
+                        id,
+                        &v.phone_number,
+                    )
+                    .with_plivo(api_id.as_deref(), Some(400))
+                    .with_details(json!({ "error": error, "wrong_attempts": attempts })),
+                )
+                .await?;
+                if attempts >= MAX_WRONG_CODES {
+                    let why = "Five wrong codes were entered, so this verification was stopped. Start again to send a new code.";
+                    verifications::finish(&mut tx, id, "failed", Some(why), None, &timestamp(now))
+                        .await?;
+                    CodeOutcome::Locked
+                } else {
+                    CodeOutcome::WrongCode {
+                        attempts_left: MAX_WRONG_CODES - attempts,
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, verification = id, "Plivo did not check the code");
+                audit::append(
+                    &mut tx,
+                    now,
+                    event(
+                        &person.actor(),
+                        &person.meta,
+                        Action::VerificationCompleted,
+                        Outcome::Failed,
+                        id,
+                        &v.phone_number,
+                    )
+                    .with_plivo(e.api_id(), e.status())
+                    .with_details(failure_details(&e, json!({}))),
+                )
+                .await?;
+                CodeOutcome::PlivoFailed(plivo_message(&e))
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Sends a new code (by `channel`), replacing the one sent before.
+    pub async fn resend(
+        &self,
+        person: &Person,
+        id: &str,
+        channel: Channel,
+    ) -> Result<ResendOutcome, sqlx::Error> {
+        let Some(v) = verifications::by_id(&self.db.reader, id).await? else {
+            return Ok(ResendOutcome::NotPending);
+        };
+        if v.status != "pending"
+            || self
+                .expire_if_due(&v, &person.actor(), &person.meta)
+                .await?
+        {
+            return Ok(ResendOutcome::NotPending);
+        }
+        let last = v.last_sent_at.as_deref().and_then(parse_timestamp);
+        if let Some(limited) = self
+            .limits
+            .check(&self.db, &v.phone_number, person.id, last, self.now())
+            .await?
+        {
+            return Ok(ResendOutcome::Limited(limited));
+        }
+        let now = self.now();
+        let details = json!({ "channel": channel.as_str(), "resend": true });
+        let mut tx = self.db.writer.begin().await?;
+        verifications::record_send(
+            &mut tx,
+            id,
+            &v.phone_number,
+            person.id,
+            channel.as_str(),
+            &timestamp(now),
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            now,
+            event(
+                &person.actor(),
+                &person.meta,
+                Action::VerificationStarted,
+                Outcome::Requested,
+                id,
+                &v.phone_number,
+            )
+            .with_details(details.clone()),
+        )
+        .await?;
+        tx.commit().await?;
+        let number = PhoneNumber::from_e164(&v.phone_number)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let answer = self
+            .plivo
+            .start_verification(&StartVerification {
+                phone_number: number,
+                alias: Some(v.alias.clone()).filter(|a| !a.is_empty()),
+                channel,
+                subaccount: Some(v.subaccount.clone()).filter(|s| !s.is_empty()),
+            })
+            .await;
+        Ok(
+            match self
+                .record_send_outcome(person, id, &v.phone_number, channel, answer, details)
+                .await?
+            {
+                None => ResendOutcome::Sent,
+                Some(message) => ResendOutcome::PlivoFailed(message),
+            },
+        )
+    }
+
+    /// Ends a pending verification. False if it was no longer pending.
+    pub async fn cancel(&self, person: &Person, id: &str) -> Result<bool, sqlx::Error> {
+        let now = self.now();
+        let mut tx = self.db.writer.begin().await?;
+        let Some(v) = verifications::by_id(&mut *tx, id).await? else {
+            return Ok(false);
+        };
+        let cancelled = verifications::finish(
+            &mut tx,
+            id,
+            "cancelled",
+            None,
+            Some((person.id, &person.name)),
+            &timestamp(now),
+        )
+        .await?;
+        if cancelled {
+            audit::append(
+                &mut tx,
+                now,
+                event(
+                    &person.actor(),
+                    &person.meta,
+                    Action::VerificationCancelled,
+                    Outcome::Succeeded,
+                    id,
+                    &v.phone_number,
+                ),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(cancelled)
+    }
+}
+
+/// Marks overdue verifications expired every `every`, until the task is aborted.
+pub async fn expire_regularly(verifier: Verifier, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        match verifier.expire_overdue().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "verifications expired"),
+            Err(e) => tracing::warn!(error = %e, "could not expire verifications"),
+        }
+    }
+}

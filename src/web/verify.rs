@@ -1,0 +1,450 @@
+//! Verifying a number, as screens: the form (`/verify`) with a live preview of the number, the
+//! code page (`/verify/{id}`), sending a new code, and cancelling.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form,
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use crate::{
+    db::{
+        caller_ids, parse_timestamp,
+        verifications::{self, Verification},
+    },
+    domain::{Alias, Permission, PhoneNumber, parse_subaccount},
+    error::AppError,
+    plivo::Channel,
+    verify::{CodeOutcome, MAX_WRONG_CODES, Person, Request, ResendOutcome},
+    web::{
+        extract::{ClientMeta, CurrentUser},
+        format::When,
+        layout::{Chrome, Nav, notify},
+        state::AppState,
+    },
+};
+
+fn person(me: &CurrentUser, meta: crate::audit::RequestMeta) -> Person {
+    Person {
+        id: me.user.id,
+        name: me.user.username.clone(),
+        meta,
+    }
+}
+
+/// What the number field says about what was typed.
+#[derive(Debug, Clone, Default)]
+pub struct Preview {
+    /// "+1 202-555-1234, the United States"
+    pub shown: Option<String>,
+    pub error: Option<String>,
+    /// Already a caller ID: its page.
+    pub existing: Option<(String, String)>,
+}
+
+async fn preview_of(
+    state: &AppState,
+    raw: &str,
+) -> Result<(Preview, Option<PhoneNumber>), AppError> {
+    if raw.trim().is_empty() {
+        return Ok((Preview::default(), None));
+    }
+    match PhoneNumber::parse_input(raw, &state.settings.default_country) {
+        Ok(number) => {
+            let existing = caller_ids::by_number(&state.db.reader, number.as_str())
+                .await?
+                .filter(|c| c.removed_at.is_none())
+                .map(|c| (number.digits().to_owned(), c.alias));
+            Ok((
+                Preview {
+                    shown: Some(number.preview()),
+                    error: None,
+                    existing,
+                },
+                Some(number),
+            ))
+        }
+        Err(e) => Ok((
+            Preview {
+                shown: None,
+                error: Some(e.to_string()),
+                existing: None,
+            },
+            None,
+        )),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "verify/preview_partial.html")]
+pub struct PreviewPartial {
+    preview: Preview,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "verify/start.html")]
+pub struct StartPage {
+    chrome: Chrome,
+    number: String,
+    alias: String,
+    channel: String,
+    subaccount: String,
+    preview: PreviewPartial,
+    alias_error: Option<String>,
+    subaccount_error: Option<String>,
+    /// A refusal that concerns the whole form (a limit).
+    form_error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StartForm {
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    alias: String,
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    subaccount: String,
+}
+
+/// `GET /verify` (fields may be prefilled from the query, as "Start again" does).
+pub async fn form(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Query(prefill): Query<StartForm>,
+) -> Result<StartPage, AppError> {
+    me.require(Permission::Verify)?;
+    let (preview, _) = preview_of(&state, &prefill.number).await?;
+    Ok(StartPage {
+        chrome: Chrome::for_user(&state, &me, Nav::Verify).await?,
+        number: prefill.number.chars().take(40).collect(),
+        alias: prefill.alias.chars().take(64).collect(),
+        channel: if prefill.channel == "call" {
+            "call".into()
+        } else {
+            "sms".into()
+        },
+        subaccount: prefill.subaccount.chars().take(20).collect(),
+        preview: PreviewPartial { preview },
+        alias_error: None,
+        subaccount_error: None,
+        form_error: None,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PreviewQuery {
+    #[serde(default)]
+    number: String,
+}
+
+/// `GET /verify/preview?number=…`: the number as it will be verified, or what is wrong with it.
+pub async fn preview(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Query(q): Query<PreviewQuery>,
+) -> Result<Response, AppError> {
+    me.require(Permission::Verify)?;
+    let (preview, _) = preview_of(&state, &q.number).await?;
+    let mut response = PreviewPartial { preview }.into_response();
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    Ok(response)
+}
+
+/// `POST /verify`: checks everything, then starts; lands on the code page.
+pub async fn start(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ClientMeta(meta): ClientMeta,
+    Form(form): Form<StartForm>,
+) -> Result<Response, AppError> {
+    me.require(Permission::Verify)?;
+    let (preview, number) = preview_of(&state, &form.number).await?;
+    let preview = if form.number.trim().is_empty() {
+        Preview {
+            error: Some("Enter the phone number to verify.".into()),
+            ..preview
+        }
+    } else {
+        preview
+    };
+    let alias = Alias::parse(&form.alias);
+    let subaccount = parse_subaccount(&form.subaccount);
+    let channel = Channel::parse(&form.channel).unwrap_or(Channel::Sms);
+    let ready = match (&number, &alias, &subaccount, &preview.existing) {
+        (Some(n), Ok(a), Ok(s), None) => Some(Request {
+            number: n.clone(),
+            alias: a.clone(),
+            channel,
+            subaccount: s.clone(),
+        }),
+        _ => None,
+    };
+    let page = |preview: Preview, form_error: Option<String>| async {
+        Ok::<_, AppError>(StartPage {
+            chrome: Chrome::for_user(&state, &me, Nav::Verify).await?,
+            number: form.number.chars().take(40).collect(),
+            alias: form.alias.chars().take(200).collect(),
+            channel: channel.as_str().to_owned(),
+            subaccount: form.subaccount.chars().take(40).collect(),
+            preview: PreviewPartial { preview },
+            alias_error: alias.as_ref().err().map(|e| e.to_string()),
+            subaccount_error: subaccount.as_ref().err().map(|e| (*e).to_owned()),
+            form_error,
+        })
+    };
+    let Some(request) = ready else {
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page(preview, None).await?).into_response());
+    };
+    match state.verifier().start(&person(&me, meta), &request).await? {
+        Ok(v) => Ok(Redirect::to(&format!("/verify/{}", v.id)).into_response()),
+        Err(limited) => Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            page(preview, Some(limited.message())).await?,
+        )
+            .into_response()),
+    }
+}
+
+/// The code page's view of a verification.
+#[derive(Template, WebTemplate)]
+#[template(path = "verify/code.html")]
+pub struct CodePage {
+    chrome: Chrome,
+    v: Verification,
+    number_display: String,
+    digits: String,
+    channel_label: &'static str,
+    started: Option<When>,
+    expires: Option<When>,
+    /// Seconds left, for the countdown script.
+    seconds_left: i64,
+    attempts_left: i64,
+    can_act: bool,
+    sandbox_code: Option<String>,
+    code_error: Option<String>,
+    message: Option<String>,
+    restart_query: String,
+}
+
+async fn code_page(
+    state: &AppState,
+    me: &CurrentUser,
+    v: Verification,
+    code_error: Option<String>,
+    message: Option<String>,
+) -> Result<CodePage, AppError> {
+    let now = state.clock.now();
+    let number = PhoneNumber::from_e164(&v.phone_number).ok();
+    let expires_at = parse_timestamp(&v.expires_at);
+    let sandbox_code = match (&state.sandbox, &v.plivo_uuid) {
+        (Some(sandbox), Some(uuid)) if v.status == "pending" => sandbox.code_for(uuid),
+        _ => None,
+    };
+    let restart_query = {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("number", &v.phone_number);
+        q.append_pair("alias", &v.alias);
+        q.append_pair("channel", &v.channel);
+        q.append_pair("subaccount", &v.subaccount);
+        q.finish()
+    };
+    Ok(CodePage {
+        chrome: Chrome::for_user(state, me, Nav::Verify).await?,
+        number_display: number
+            .as_ref()
+            .map_or_else(|| v.phone_number.clone(), PhoneNumber::international),
+        digits: v.phone_number.trim_start_matches('+').to_owned(),
+        channel_label: Channel::parse(&v.channel).unwrap_or(Channel::Sms).label(),
+        started: When::from_stored(now, &v.started_at),
+        expires: expires_at.map(|t| When::from_time(now, t)),
+        seconds_left: expires_at.map_or(0, |t| (t - now).whole_seconds().max(0)),
+        attempts_left: MAX_WRONG_CODES - v.wrong_attempts,
+        can_act: me.role().can(Permission::Verify),
+        sandbox_code,
+        code_error,
+        message,
+        restart_query,
+        v,
+    })
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Verification, AppError> {
+    let id: String = id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(40)
+        .collect();
+    verifications::by_id(&state.db.reader, &id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// `GET /verify/{id}`
+pub async fn show(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<CodePage, AppError> {
+    me.require(Permission::ViewCallerIds)?;
+    let v = load(&state, &id).await?;
+    code_page(&state, &me, v, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// What was typed as a code: 4 to 8 digits once spaces and dashes are gone.
+fn parse_code(raw: &str) -> Result<String, &'static str> {
+    let code: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    if code.is_empty() {
+        Err("Type the code the phone received.")
+    } else if !code.chars().all(|c| c.is_ascii_digit()) {
+        Err("The code is made of digits only.")
+    } else if !(4..=8).contains(&code.len()) {
+        Err("The code has 4 to 8 digits. Check it and type it again.")
+    } else {
+        Ok(code)
+    }
+}
+
+/// `POST /verify/{id}/code`
+pub async fn submit_code(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ClientMeta(meta): ClientMeta,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    me.require(Permission::Verify)?;
+    let v = load(&state, &id).await?;
+    let code = match parse_code(&form.code) {
+        Ok(code) => code,
+        Err(why) => {
+            let page = code_page(&state, &me, v, Some(why.into()), None).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+    };
+    let outcome = state
+        .verifier()
+        .submit_code(&person(&me, meta), &v.id, &code)
+        .await?;
+    let (status, code_error, message) = match outcome {
+        CodeOutcome::Verified => {
+            if !headers.contains_key("hx-request") {
+                return Ok(Redirect::to(&format!("/verify/{}", v.id)).into_response());
+            }
+            (StatusCode::OK, None, None)
+        }
+        CodeOutcome::WrongCode { attempts_left } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(format!(
+                "That code is not right. Check it against the message and try again: {attempts_left} {} left.",
+                if attempts_left == 1 { "try" } else { "tries" }
+            )),
+            None,
+        ),
+        CodeOutcome::Locked => (StatusCode::OK, None, None),
+        CodeOutcome::Expired => (StatusCode::OK, None, Some("Too late: this verification expired, so the code was not checked.".into())),
+        CodeOutcome::NotPending => (StatusCode::OK, None, Some("This verification is no longer waiting for a code.".into())),
+        CodeOutcome::NotSent => (
+            StatusCode::OK,
+            None,
+            Some("Plivo has not confirmed sending a code for this verification, so there is nothing to check. Send a new code.".into()),
+        ),
+        CodeOutcome::PlivoFailed(message) => (StatusCode::OK, None, Some(format!("The code was not checked. {message}"))),
+    };
+    let v = load(&state, &v.id).await?;
+    Ok((
+        status,
+        code_page(&state, &me, v, code_error, message).await?,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ResendForm {
+    #[serde(default)]
+    channel: String,
+}
+
+/// `POST /verify/{id}/resend`
+pub async fn resend(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ClientMeta(meta): ClientMeta,
+    Path(id): Path<String>,
+    Form(form): Form<ResendForm>,
+) -> Result<Response, AppError> {
+    me.require(Permission::Verify)?;
+    let v = load(&state, &id).await?;
+    let channel = Channel::parse(&form.channel).unwrap_or(Channel::Sms);
+    let message = match state
+        .verifier()
+        .resend(&person(&me, meta), &v.id, channel)
+        .await?
+    {
+        ResendOutcome::Sent => format!(
+            "A new code is on its way by {}. The earlier code no longer works.",
+            channel.label()
+        ),
+        ResendOutcome::Limited(limited) => limited.message(),
+        ResendOutcome::NotPending => "This verification is no longer waiting for a code.".into(),
+        ResendOutcome::PlivoFailed(message) => format!("No new code was sent. {message}"),
+    };
+    notify(&me.session, message).await?;
+    Ok(Redirect::to(&format!("/verify/{}", v.id)).into_response())
+}
+
+/// `POST /verify/{id}/cancel`
+pub async fn cancel(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ClientMeta(meta): ClientMeta,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    me.require(Permission::Verify)?;
+    let v = load(&state, &id).await?;
+    let cancelled = state.verifier().cancel(&person(&me, meta), &v.id).await?;
+    let number = PhoneNumber::from_e164(&v.phone_number)
+        .map_or(v.phone_number.clone(), |n| n.international());
+    notify(
+        &me.session,
+        if cancelled {
+            format!("The verification of {number} was cancelled. A code already sent will not work here.")
+        } else {
+            "This verification had already ended.".to_owned()
+        },
+    )
+    .await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_4_to_8_digits_with_spaces_forgiven() {
+        assert_eq!(parse_code(" 123 456 ").as_deref(), Ok("123456"));
+        assert_eq!(parse_code("12-34").as_deref(), Ok("1234"));
+        assert!(parse_code("").is_err());
+        assert!(parse_code("123").is_err());
+        assert!(parse_code("123456789").is_err());
+        assert!(parse_code("12a456").is_err());
+    }
+}
