@@ -17,3 +17,4 @@ mod plivo_sandbox;
 mod security;
 mod sync;
 mod users;
+mod verify;

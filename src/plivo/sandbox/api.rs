@@ -189,9 +189,12 @@ pub async fn start(
 
     let now = sandbox.now();
     let uuid = uuid::Uuid::new_v4().to_string();
-    let code = format!("{:06}", rand::random_range(0..1_000_000u32));
     {
         let mut memory = lock(&sandbox.inner.memory);
+        let code = memory
+            .next_code
+            .take()
+            .unwrap_or_else(|| format!("{:06}", rand::random_range(0..1_000_000u32)));
         memory.pending.retain(|_, p| p.expires_at > now);
         memory.pending.insert(
             uuid.clone(),

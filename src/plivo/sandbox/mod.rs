@@ -64,7 +64,14 @@ struct Pending {
 struct Memory {
     pending: HashMap<String, Pending>,
     outbox: VecDeque<OutboxEntry>,
+    /// The code the next start sends, when a test chose it.
+    next_code: Option<String>,
+    /// Every API request received (method and path), oldest first, for tests to count.
+    journal: VecDeque<(String, String)>,
 }
+
+/// How many requests the journal keeps.
+const JOURNAL_CAPACITY: usize = 10_000;
 
 struct Inner {
     db: Db,
@@ -191,6 +198,16 @@ impl Sandbox {
             .map(|e| e.code.clone())
     }
 
+    /// Makes the next start send `code` instead of a random one (for tests that look for it).
+    pub fn set_next_code(&self, code: &str) {
+        lock(&self.inner.memory).next_code = Some(code.to_owned());
+    }
+
+    /// The API requests received so far (method, path), oldest first.
+    pub fn requests(&self) -> Vec<(String, String)> {
+        lock(&self.inner.memory).journal.iter().cloned().collect()
+    }
+
     /// Replaces the fault configuration.
     pub fn set_faults(&self, faults: Faults) {
         *lock(&self.inner.faults) = faults;
@@ -207,6 +224,16 @@ impl Sandbox {
 
 /// Applies the configured latency and faults to every API request.
 async fn inject_faults(State(sandbox): State<Sandbox>, request: Request, next: Next) -> Response {
+    {
+        let mut memory = lock(&sandbox.inner.memory);
+        if memory.journal.len() >= JOURNAL_CAPACITY {
+            memory.journal.pop_front();
+        }
+        memory.journal.push_back((
+            request.method().to_string(),
+            request.uri().path().to_owned(),
+        ));
+    }
     let (latency, fault) = {
         let mut faults = lock(&sandbox.inner.faults);
         let target = request.uri().path_and_query().map_or_else(
