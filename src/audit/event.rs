@@ -185,7 +185,31 @@ impl NewEvent {
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
+        let request = self.details.as_ref().and_then(|d| d.get("request")).cloned();
         self.details = Some(details);
+        if let Some(request) = request {
+            self.set_detail("request", request);
+        }
         self
+    }
+
+    /// Marks this event as the outcome of the `requested` event with id `request` (kept in the
+    /// details as `"request"`), so a request without an outcome can be found.
+    pub fn with_request(mut self, request: i64) -> Self {
+        self.set_detail("request", Value::from(request));
+        self
+    }
+
+    fn set_detail(&mut self, key: &str, value: Value) {
+        match &mut self.details {
+            Some(Value::Object(map)) => {
+                map.insert(key.to_owned(), value);
+            }
+            _ => {
+                let mut map = serde_json::Map::new();
+                map.insert(key.to_owned(), value);
+                self.details = Some(Value::Object(map));
+            }
+        }
     }
 }

@@ -179,7 +179,7 @@ impl Verifier {
         .await?;
         verifications::record_send(&mut tx, &id, number, person.id, channel, &timestamp(now))
             .await?;
-        audit::append(
+        let request_event = audit::append(
             &mut tx,
             now,
             event(
@@ -192,7 +192,8 @@ impl Verifier {
             )
             .with_details(details.clone()),
         )
-        .await?;
+        .await?
+        .id;
         tx.commit().await?;
 
         let answer = self
@@ -204,7 +205,7 @@ impl Verifier {
                 subaccount: request.subaccount.clone(),
             })
             .await;
-        self.record_send_outcome(person, &id, number, request.channel, answer, details)
+        self.record_send_outcome(person, &id, number, request.channel, answer, request_event, details)
             .await?;
         let stored = verifications::by_id(&self.db.reader, &id).await?;
         stored.map(Ok).ok_or(sqlx::Error::RowNotFound)
@@ -218,6 +219,7 @@ impl Verifier {
         number: &str,
         channel: Channel,
         answer: Result<crate::plivo::Started, PlivoError>,
+        request_event: i64,
         details: serde_json::Value,
     ) -> Result<Option<String>, sqlx::Error> {
         let now = self.now();
@@ -245,6 +247,7 @@ impl Verifier {
                         number,
                     )
                     .with_plivo(started.api_id.as_deref(), None)
+                    .with_request(request_event)
                     .with_details(details),
                 )
                 .await?;
@@ -279,6 +282,7 @@ impl Verifier {
                         number,
                     )
                     .with_plivo(e.api_id(), e.status())
+                    .with_request(request_event)
                     .with_details(failure_details(&e, details)),
                 )
                 .await?;
@@ -369,7 +373,7 @@ impl Verifier {
             return Ok(CodeOutcome::NotSent);
         };
         let mut tx = self.db.writer.begin().await?;
-        audit::append(
+        let request_event = audit::append(
             &mut tx,
             self.now(),
             event(
@@ -381,7 +385,8 @@ impl Verifier {
                 &v.phone_number,
             ),
         )
-        .await?;
+        .await?
+        .id;
         tx.commit().await?;
 
         let answer = self.plivo.submit_code(&plivo_uuid, code).await;
@@ -429,6 +434,7 @@ impl Verifier {
                     now,
                     event(&person.actor(), &person.meta, Action::VerificationCompleted, Outcome::Succeeded, id, &v.phone_number)
                         .with_plivo(verified.api_id.as_deref(), None)
+                        .with_request(request_event)
                         .with_details(json!({ "alias": fields.alias, "country": fields.country, "subaccount": fields.subaccount })),
                 )
                 .await?;
@@ -452,6 +458,7 @@ impl Verifier {
                         &v.phone_number,
                     )
                     .with_plivo(api_id.as_deref(), Some(400))
+                    .with_request(request_event)
                     .with_details(json!({ "error": error, "wrong_attempts": attempts })),
                 )
                 .await?;
@@ -480,6 +487,7 @@ impl Verifier {
                         &v.phone_number,
                     )
                     .with_plivo(e.api_id(), e.status())
+                    .with_request(request_event)
                     .with_details(failure_details(&e, json!({}))),
                 )
                 .await?;
@@ -527,7 +535,7 @@ impl Verifier {
             &timestamp(now),
         )
         .await?;
-        audit::append(
+        let request_event = audit::append(
             &mut tx,
             now,
             event(
@@ -540,7 +548,8 @@ impl Verifier {
             )
             .with_details(details.clone()),
         )
-        .await?;
+        .await?
+        .id;
         tx.commit().await?;
         let number = PhoneNumber::from_e164(&v.phone_number)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
@@ -555,7 +564,7 @@ impl Verifier {
             .await;
         Ok(
             match self
-                .record_send_outcome(person, id, &v.phone_number, channel, answer, details)
+                .record_send_outcome(person, id, &v.phone_number, channel, answer, request_event, details)
                 .await?
             {
                 None => ResendOutcome::Sent,

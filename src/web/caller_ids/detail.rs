@@ -157,6 +157,7 @@ async fn record_failure(
     action: Action,
     number: &PhoneNumber,
     e: &PlivoError,
+    request: i64,
     mut details: serde_json::Value,
 ) -> Result<(), AppError> {
     if let Some(map) = details.as_object_mut() {
@@ -172,7 +173,8 @@ async fn record_failure(
         NewEvent::new(me.actor(), meta, action, Outcome::Failed)
             .with_number(number.as_str())
             .with_plivo(e.api_id(), e.status())
-            .with_details(details),
+            .with_details(details)
+            .with_request(request),
     )
     .await?;
     tx.commit().await?;
@@ -187,9 +189,9 @@ async fn record_request(
     action: Action,
     number: &PhoneNumber,
     details: &serde_json::Value,
-) -> Result<(), AppError> {
+) -> Result<i64, AppError> {
     let mut tx = state.db.writer.begin().await?;
-    audit::append(
+    let event = audit::append(
         &mut tx,
         state.clock.now(),
         NewEvent::new(me.actor(), meta, action, Outcome::Requested)
@@ -198,7 +200,7 @@ async fn record_request(
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(event.id)
 }
 
 /// `POST /caller-ids/{number}`: change the name and/or subaccount.
@@ -240,7 +242,7 @@ pub async fn update(
         return Ok(Redirect::to(&format!("/caller-ids/{}", number.digits())).into_response());
     }
     let details = json!({ "changes": changes });
-    record_request(
+    let request = record_request(
         &state,
         &me,
         &meta,
@@ -280,7 +282,8 @@ pub async fn update(
                 )
                 .with_number(number.as_str())
                 .with_plivo(updated.api_id.as_deref(), None)
-                .with_details(details),
+                .with_details(details)
+                .with_request(request),
             )
             .await?;
             tx.commit().await?;
@@ -300,6 +303,7 @@ pub async fn update(
                 Action::CallerIdUpdated,
                 &number,
                 &e,
+                request,
                 details,
             )
             .await?;
@@ -353,7 +357,7 @@ pub async fn delete(
         .filter(|r| r.removed_at.is_none())
         .ok_or(AppError::NotFound)?;
     let details = json!({ "alias": row.alias });
-    record_request(
+    let request = record_request(
         &state,
         &me,
         &meta,
@@ -377,7 +381,8 @@ pub async fn delete(
                     Outcome::Succeeded,
                 )
                 .with_number(number.as_str())
-                .with_details(details),
+                .with_details(details)
+                .with_request(request),
             )
             .await?;
             tx.commit().await?;
@@ -405,6 +410,7 @@ pub async fn delete(
                 Action::CallerIdDeleted,
                 &number,
                 &e,
+                request,
                 details,
             )
             .await?;
