@@ -104,7 +104,19 @@ impl Application {
             setup,
             plivo,
             sandbox,
+            chain: crate::audit::ChainWatch::default(),
         };
+        let (chain, pool, now) = (
+            state.chain.clone(),
+            state.db.reader.clone(),
+            state.clock.now(),
+        );
+        background.push(tokio::spawn(async move {
+            match chain.full(&pool, now).await {
+                Ok(checked) => tracing::info!(status = %checked.status, "audit chain checked"),
+                Err(e) => tracing::warn!(error = %e, "could not check the audit chain"),
+            }
+        }));
         background.push(tokio::spawn(crate::verify::expire_regularly(
             state.verifier(),
             std::time::Duration::from_secs(30),

@@ -85,6 +85,34 @@ pub fn what(event: &StoredEvent) -> String {
             "closed the verification: no right code came within 15 minutes".into()
         }
         "verification_cancelled" => "cancelled the verification".into(),
+        "audit_exported" => format!(
+            "exported the audit log ({} events)",
+            details
+                .as_ref()
+                .and_then(|d| d.get("rows"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        ),
         other => other.replace('_', " "),
+    }
+}
+
+/// The whole sentence for the audit page: what happened and to which number.
+pub fn sentence(event: &StoredEvent, number_display: Option<&str>) -> String {
+    let what = what(event);
+    match number_display {
+        Some(number) if event.action.starts_with("verification") => match event.action.as_str() {
+            "verification_started" => format!("{what} to {number}"),
+            "verification_completed" | "verification_code_rejected" => {
+                format!("{what} for {number}")
+            }
+            "verification_expired" => {
+                format!("closed the verification of {number}: no right code came within 15 minutes")
+            }
+            _ => format!("{what} of {number}"),
+        },
+        Some(number) if event.action.starts_with("caller_id") => format!("{number}: {what}"),
+        Some(number) => format!("{what} ({number})"),
+        None => what,
     }
 }

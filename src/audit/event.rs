@@ -87,9 +87,67 @@ pub enum Action {
     VerificationExpired,
     /// Someone ended a verification before it was completed.
     VerificationCancelled,
+    /// Someone exported the audit log.
+    AuditExported,
 }
 
 impl Action {
+    /// Every action, for the audit page's filter.
+    pub const ALL: [Action; 23] = [
+        Action::SignIn,
+        Action::SignInThrottled,
+        Action::SignOut,
+        Action::SetupCompleted,
+        Action::UserCreated,
+        Action::UserRoleChanged,
+        Action::UserPasswordReset,
+        Action::PasswordChanged,
+        Action::UserDisabled,
+        Action::UserEnabled,
+        Action::SyncFinished,
+        Action::CallerIdAddedAtPlivo,
+        Action::CallerIdChangedAtPlivo,
+        Action::CallerIdRemovedAtPlivo,
+        Action::CallerIdRestoredAtPlivo,
+        Action::CallerIdUpdated,
+        Action::CallerIdDeleted,
+        Action::VerificationStarted,
+        Action::VerificationCompleted,
+        Action::VerificationCodeRejected,
+        Action::VerificationExpired,
+        Action::VerificationCancelled,
+        Action::AuditExported,
+    ];
+
+    /// How the filter names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Action::SignIn => "Sign-in",
+            Action::SignInThrottled => "Sign-in refused (too many tries)",
+            Action::SignOut => "Sign-out",
+            Action::SetupCompleted => "First-run setup",
+            Action::UserCreated => "User added",
+            Action::UserRoleChanged => "Role changed",
+            Action::UserPasswordReset => "Password reset",
+            Action::PasswordChanged => "Password changed",
+            Action::UserDisabled => "User disabled",
+            Action::UserEnabled => "User enabled",
+            Action::SyncFinished => "Sync with Plivo",
+            Action::CallerIdAddedAtPlivo => "Added at Plivo (outside callerdesk)",
+            Action::CallerIdChangedAtPlivo => "Changed at Plivo (outside callerdesk)",
+            Action::CallerIdRemovedAtPlivo => "Removed at Plivo (outside callerdesk)",
+            Action::CallerIdRestoredAtPlivo => "Back at Plivo",
+            Action::CallerIdUpdated => "Caller ID edited",
+            Action::CallerIdDeleted => "Caller ID deleted",
+            Action::VerificationStarted => "Code sent",
+            Action::VerificationCompleted => "Code entered",
+            Action::VerificationCodeRejected => "Wrong code",
+            Action::VerificationExpired => "Verification expired",
+            Action::VerificationCancelled => "Verification cancelled",
+            Action::AuditExported => "Audit log exported",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::SignIn => "sign_in",
@@ -114,6 +172,7 @@ impl Action {
             Action::VerificationCodeRejected => "verification_code_rejected",
             Action::VerificationExpired => "verification_expired",
             Action::VerificationCancelled => "verification_cancelled",
+            Action::AuditExported => "audit_exported",
         }
     }
 }
@@ -185,7 +244,11 @@ impl NewEvent {
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
-        let request = self.details.as_ref().and_then(|d| d.get("request")).cloned();
+        let request = self
+            .details
+            .as_ref()
+            .and_then(|d| d.get("request"))
+            .cloned();
         self.details = Some(details);
         if let Some(request) = request {
             self.set_detail("request", request);

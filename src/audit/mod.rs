@@ -7,10 +7,15 @@
 
 pub mod describe;
 mod event;
+pub mod export;
+pub mod query;
+pub mod sample;
 mod verify;
+mod watch;
 
 pub use event::{Action, Actor, NewEvent, Outcome, RequestMeta};
-pub use verify::{ChainStatus, verify_chain};
+pub use verify::{ChainStatus, Checkpoint, verify_chain, verify_from};
+pub use watch::{ChainWatch, Checked};
 
 use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection;

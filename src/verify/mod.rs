@@ -205,8 +205,16 @@ impl Verifier {
                 subaccount: request.subaccount.clone(),
             })
             .await;
-        self.record_send_outcome(person, &id, number, request.channel, answer, request_event, details)
-            .await?;
+        self.record_send_outcome(
+            person,
+            &id,
+            number,
+            request.channel,
+            answer,
+            request_event,
+            details,
+        )
+        .await?;
         let stored = verifications::by_id(&self.db.reader, &id).await?;
         stored.map(Ok).ok_or(sqlx::Error::RowNotFound)
     }
@@ -564,7 +572,15 @@ impl Verifier {
             .await;
         Ok(
             match self
-                .record_send_outcome(person, id, &v.phone_number, channel, answer, request_event, details)
+                .record_send_outcome(
+                    person,
+                    id,
+                    &v.phone_number,
+                    channel,
+                    answer,
+                    request_event,
+                    details,
+                )
                 .await?
             {
                 None => ResendOutcome::Sent,

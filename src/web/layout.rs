@@ -21,6 +21,7 @@ pub struct ChromeUser {
     pub role: &'static str,
     pub can_manage_users: bool,
     pub can_verify: bool,
+    pub can_read_audit: bool,
 }
 
 /// Which navigation entry is the current page.
@@ -29,6 +30,7 @@ pub enum Nav {
     None,
     CallerIds,
     Verify,
+    Audit,
     Users,
     Account,
 }
@@ -57,6 +59,7 @@ impl Chrome {
             role: user.role().label(),
             can_manage_users: user.role().can(Permission::ManageUsers),
             can_verify: user.role().can(Permission::Verify),
+            can_read_audit: user.role().can(Permission::ReadAudit),
         });
         chrome.nav = nav;
         Ok(chrome)
@@ -93,6 +96,7 @@ impl Chrome {
             Nav::None => "",
             Nav::CallerIds => "caller-ids",
             Nav::Verify => "verify",
+            Nav::Audit => "audit",
             Nav::Users => "users",
             Nav::Account => "account",
         };

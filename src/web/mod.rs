@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod caller_ids;
 pub mod extract;
@@ -69,6 +70,9 @@ pub fn router<S: SessionStore + Clone>(
         .route("/verify/{id}/code", post(verify::submit_code))
         .route("/verify/{id}/resend", post(verify::resend))
         .route("/verify/{id}/cancel", post(verify::cancel))
+        .route("/audit", get(audit::show))
+        .route("/audit/verify", post(audit::verify))
+        .route("/audit/export", get(audit::export))
         .route("/sync", post(sync::start))
         .route("/sync/status", get(sync::status))
         .route("/login", get(auth::login_form).post(auth::login))

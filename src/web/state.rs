@@ -22,6 +22,8 @@ pub struct AppState {
     pub plivo: PlivoClient,
     /// The in-process sandbox, in sandbox mode (its outbox shows the codes "sent").
     pub sandbox: Option<Sandbox>,
+    /// The audit chain's last check.
+    pub chain: crate::audit::ChainWatch,
 }
 
 impl AppState {

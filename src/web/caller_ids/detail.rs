@@ -15,70 +15,24 @@ use serde_json::json;
 
 use super::CallerIdView;
 use crate::{
-    audit::{self, Action, NewEvent, Outcome, RequestMeta, StoredEvent, describe},
+    audit::{self, Action, NewEvent, Outcome, RequestMeta, describe},
     db::{caller_ids, timestamp},
     domain::{Alias, Permission, PhoneNumber, parse_subaccount},
     error::AppError,
     plivo::{PlivoError, Update},
     web::{
         extract::{ClientMeta, CurrentUser},
-        format::When,
         layout::{Chrome, Nav, notify},
         state::AppState,
     },
 };
-
-/// One line of a number's history.
-#[derive(Debug, Clone)]
-pub struct HistoryLine {
-    pub when: When,
-    pub actor: String,
-    pub what: String,
-    pub outcome: String,
-    pub plivo: Option<String>,
-}
-
-impl HistoryLine {
-    pub fn new(now: time::OffsetDateTime, e: &StoredEvent) -> Self {
-        let details: Option<serde_json::Value> = e
-            .details
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok());
-        let error = details
-            .as_ref()
-            .and_then(|d| d.get("error"))
-            .and_then(|v| v.as_str());
-        let plivo = match (e.plivo_status, error, &e.plivo_api_id) {
-            (None, None, None) => None,
-            (status, error, api_id) => Some(
-                [
-                    status.map(|s| format!("status {s}")),
-                    error.map(|e| format!("“{e}”")),
-                    api_id.as_ref().map(|a| format!("reference {a}")),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(", "),
-            ),
-        };
-        Self {
-            when: When::from_stored(now, &e.occurred_at)
-                .unwrap_or_else(|| When::from_time(now, now)),
-            actor: e.actor_name.clone(),
-            what: describe::what(e),
-            outcome: e.outcome.clone(),
-            plivo,
-        }
-    }
-}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "caller_ids/show.html")]
 pub struct ShowPage {
     chrome: Chrome,
     caller: CallerIdView,
-    history: Vec<HistoryLine>,
+    history: crate::web::audit::EventList,
     can_edit: bool,
     can_delete: bool,
     alias_value: String,
@@ -110,7 +64,12 @@ async fn page(
         alias_value: row.alias.clone(),
         subaccount_value: row.subaccount.clone(),
         caller: CallerIdView::new(now, &row),
-        history: history.iter().map(|e| HistoryLine::new(now, e)).collect(),
+        history: crate::web::audit::EventList {
+            events: crate::web::audit::views(state, &history).await?,
+            older: None,
+            newest: None,
+            empty_text: "Nothing has been recorded for this number yet.",
+        },
         can_edit: !removed && me.role().can(Permission::EditCallerId),
         can_delete: !removed && me.role().can(Permission::DeleteCallerId),
         alias_error: None,

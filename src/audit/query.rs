@@ -1,0 +1,164 @@
+//! Reading the log: filtered pages (newest first, keyset by id) and the rows of an export.
+
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use time::OffsetDateTime;
+
+use super::{EVENT_COLUMNS, StoredEvent};
+use crate::db::timestamp;
+
+/// What to show. Every field narrows; all are optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Filter {
+    /// The actor's name as recorded.
+    pub actor: Option<String>,
+    /// International format, `+12025551234`.
+    pub number: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    /// From this time, inclusive.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub since: Option<OffsetDateTime>,
+    /// Before this time, exclusive.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub until: Option<OffsetDateTime>,
+}
+
+/// The ids a date range covers, found through the time index: ids grow with time, so the range
+/// becomes `id BETWEEN lo AND hi` and needs no sort.
+pub async fn id_range(pool: &SqlitePool, filter: &Filter) -> sqlx::Result<Option<(i64, i64)>> {
+    let lo = match filter.since {
+        None => 1,
+        Some(since) => {
+            let first: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM audit_events WHERE occurred_at >= ? ORDER BY occurred_at, id LIMIT 1",
+            )
+            .bind(timestamp(since))
+            .fetch_optional(pool)
+            .await?;
+            match first {
+                Some(id) => id,
+                None => return Ok(Some((1, 0))),
+            }
+        }
+    };
+    let hi = match filter.until {
+        None => i64::MAX,
+        Some(until) => {
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM audit_events WHERE occurred_at < ? ORDER BY occurred_at DESC, id DESC LIMIT 1",
+            )
+            .bind(timestamp(until))
+            .fetch_optional(pool)
+            .await?;
+            match last {
+                Some(id) => id,
+                None => return Ok(Some((1, 0))),
+            }
+        }
+    };
+    Ok(Some((lo, hi)))
+}
+
+fn push_conditions<'a>(
+    q: &mut QueryBuilder<'a, Sqlite>,
+    filter: &'a Filter,
+    range: Option<(i64, i64)>,
+) {
+    q.push(" WHERE 1 = 1");
+    if let Some(actor) = &filter.actor {
+        q.push(" AND actor_name = ").push_bind(actor.as_str());
+    }
+    if let Some(number) = &filter.number {
+        q.push(" AND phone_number = ").push_bind(number.as_str());
+    }
+    if let Some(action) = &filter.action {
+        q.push(" AND action = ").push_bind(action.as_str());
+    }
+    if let Some(outcome) = &filter.outcome {
+        q.push(" AND outcome = ").push_bind(outcome.as_str());
+    }
+    if let Some((lo, hi)) = range {
+        if lo > 1 || hi < i64::MAX {
+            q.push(" AND id BETWEEN ")
+                .push_bind(lo)
+                .push(" AND ")
+                .push_bind(hi);
+        }
+    }
+}
+
+/// The SQL and binds of a page query, for `EXPLAIN QUERY PLAN` in tests.
+pub fn page_sql(
+    filter: &Filter,
+    range: Option<(i64, i64)>,
+    before: Option<i64>,
+) -> QueryBuilder<'_, Sqlite> {
+    let mut q = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM audit_events"));
+    push_conditions(&mut q, filter, range);
+    if let Some(before) = before {
+        q.push(" AND id < ").push_bind(before);
+    }
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(100i64);
+    q
+}
+
+/// Up to 100 events matching `filter`, newest first, older than `before` if given.
+pub async fn page(
+    pool: &SqlitePool,
+    filter: &Filter,
+    before: Option<i64>,
+) -> sqlx::Result<Vec<StoredEvent>> {
+    let range = id_range(pool, filter).await?;
+    page_sql(filter, range, before)
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+}
+
+/// The export query: the events matching `filter`, oldest first (chain order).
+pub async fn export_sql<'a>(
+    pool: &SqlitePool,
+    filter: &'a Filter,
+) -> sqlx::Result<QueryBuilder<'a, Sqlite>> {
+    let range = id_range(pool, filter).await?;
+    let mut q = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM audit_events"));
+    push_conditions(&mut q, filter, range);
+    q.push(" ORDER BY id");
+    Ok(q)
+}
+
+/// Which of these `requested` events have an outcome event.
+pub async fn answered(pool: &SqlitePool, requests: &[i64]) -> sqlx::Result<Vec<i64>> {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = QueryBuilder::new(
+        "SELECT DISTINCT json_extract(details, '$.request') FROM audit_events
+         WHERE json_extract(details, '$.request') IS NOT NULL AND json_extract(details, '$.request') IN (",
+    );
+    let mut list = q.separated(", ");
+    for id in requests {
+        list.push_bind(*id);
+    }
+    q.push(")");
+    q.build_query_scalar().fetch_all(pool).await
+}
+
+/// `requested` events older than `before` (and newer than `since`) with no outcome yet.
+pub async fn unanswered(
+    pool: &SqlitePool,
+    since: OffsetDateTime,
+    before: OffsetDateTime,
+) -> sqlx::Result<Vec<StoredEvent>> {
+    sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events r
+         WHERE r.outcome = 'requested' AND r.occurred_at >= ? AND r.occurred_at < ?
+           AND NOT EXISTS (SELECT 1 FROM audit_events o
+                           WHERE json_extract(o.details, '$.request') = r.id)
+         ORDER BY r.id"
+    ))
+    .bind(timestamp(since))
+    .bind(timestamp(before))
+    .fetch_all(pool)
+    .await
+}

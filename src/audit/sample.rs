@@ -1,0 +1,96 @@
+//! Generating a long, valid audit log quickly, for tests and benchmarks: realistic events with
+//! a correct hash chain, written in large transactions.
+
+use sqlx::SqlitePool;
+use time::{Duration, OffsetDateTime};
+
+use super::{GENESIS_HASH, StoredEvent, event_hash};
+use crate::db::timestamp;
+
+const ACTORS: [&str; 5] = ["olive", "otis", "ada", "system", "ivy"];
+const ACTIONS: [(&str, &str); 6] = [
+    ("verification_started", "requested"),
+    ("verification_started", "succeeded"),
+    ("verification_completed", "succeeded"),
+    ("sign_in", "succeeded"),
+    ("caller_id_updated", "succeeded"),
+    ("caller_id_added_at_plivo", "succeeded"),
+];
+
+/// Appends `count` made-up events after the current head, spaced `step` apart and ending near
+/// `end`. Uses the writer pool; returns the new head's id.
+pub async fn generate(
+    pool: &SqlitePool,
+    count: u64,
+    end: OffsetDateTime,
+    step: Duration,
+) -> sqlx::Result<i64> {
+    const BATCH: u64 = 5_000;
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await?;
+    let (mut id, mut prev) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let start = end - step * i32::try_from(count).unwrap_or(i32::MAX);
+    let mut written = 0u64;
+    while written < count {
+        let mut tx = pool.begin().await?;
+        for _ in 0..BATCH.min(count - written) {
+            id += 1;
+            let n = usize::try_from(written).unwrap_or(0);
+            let (action, outcome) = ACTIONS[n % ACTIONS.len()];
+            let actor = ACTORS[(n / 7) % ACTORS.len()];
+            let number = format!("+1202555{:04}", n % 10_000);
+            let mut event = StoredEvent {
+                id,
+                occurred_at: timestamp(start + step * i32::try_from(written).unwrap_or(i32::MAX)),
+                actor_id: (actor != "system").then_some(1 + (n as i64 % 4)),
+                actor_name: actor.to_owned(),
+                client_ip: (actor != "system").then(|| "192.0.2.10".to_owned()),
+                user_agent: (actor != "system").then(|| "Mozilla/5.0 (sample)".to_owned()),
+                request_id: Some(format!("sample-{id}")),
+                action: action.to_owned(),
+                phone_number: (action != "sign_in").then_some(number),
+                verification_id: action
+                    .starts_with("verification")
+                    .then(|| format!("sample{:08}", n / 3)),
+                outcome: outcome.to_owned(),
+                plivo_api_id: (outcome == "succeeded" && action != "sign_in")
+                    .then(|| format!("api-{id}")),
+                plivo_status: None,
+                details: Some(format!("{{\"n\":{n}}}")),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            event.hash = event_hash(&event);
+            sqlx::query(
+                "INSERT INTO audit_events (id, occurred_at, actor_id, actor_name, client_ip, user_agent,
+                     request_id, action, phone_number, verification_id, outcome, plivo_api_id,
+                     plivo_status, details, prev_hash, hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(event.id)
+            .bind(&event.occurred_at)
+            .bind(event.actor_id)
+            .bind(&event.actor_name)
+            .bind(&event.client_ip)
+            .bind(&event.user_agent)
+            .bind(&event.request_id)
+            .bind(&event.action)
+            .bind(&event.phone_number)
+            .bind(&event.verification_id)
+            .bind(&event.outcome)
+            .bind(&event.plivo_api_id)
+            .bind(event.plivo_status)
+            .bind(&event.details)
+            .bind(&event.prev_hash)
+            .bind(&event.hash)
+            .execute(&mut *tx)
+            .await?;
+            prev = event.hash;
+            written += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(id)
+}

@@ -1,0 +1,442 @@
+//! The audit page (`/audit`, admins and auditors): the log newest first with filters kept in the
+//! URL, keyset pages of 100, each event as a sentence with its details, the chain's status, and
+//! exports of the current filter. The same event list shows a number's history.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    body::Body,
+    extract::{Query, State},
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use time::{Date, OffsetDateTime, macros::format_description};
+
+use crate::{
+    audit::{
+        self, Action, ChainStatus, NewEvent, Outcome, StoredEvent, describe,
+        export::{self, Format},
+        query::{self, Filter},
+    },
+    db::users,
+    domain::{Permission, PhoneNumber},
+    error::AppError,
+    web::{
+        extract::{ClientMeta, CurrentUser},
+        format::{When, thousands},
+        layout::{Chrome, Nav, notify},
+        state::AppState,
+    },
+};
+
+/// How long a `requested` event may wait for its outcome before it is shown as unknown.
+pub const OUTCOME_GRACE: time::Duration = time::Duration::minutes(2);
+
+/// One event as the page shows it.
+#[derive(Debug, Clone)]
+pub struct EventView {
+    pub id: i64,
+    pub when: When,
+    pub actor: String,
+    pub sentence: String,
+    /// `succeeded`, `failed`, `requested` or `unknown`.
+    pub outcome: &'static str,
+    pub outcome_label: &'static str,
+    pub number_link: Option<String>,
+    pub details: Vec<(&'static str, String)>,
+    pub hash: String,
+    pub prev_hash: String,
+}
+
+impl EventView {
+    pub fn new(now: OffsetDateTime, e: &StoredEvent, answered: &HashSet<i64>) -> Self {
+        let number = e
+            .phone_number
+            .as_deref()
+            .and_then(|n| PhoneNumber::from_e164(n).ok());
+        let parsed: Option<Value> = e
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok());
+        let text = |key: &str| {
+            parsed
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let (outcome, outcome_label) = match e.outcome.as_str() {
+            "succeeded" => ("succeeded", "Succeeded"),
+            "failed" => ("failed", "Failed"),
+            _ if answered.contains(&e.id) => ("requested", "Requested"),
+            _ => {
+                let old = crate::db::parse_timestamp(&e.occurred_at)
+                    .is_some_and(|t| now - t > OUTCOME_GRACE);
+                if old {
+                    ("unknown", "Outcome unknown")
+                } else {
+                    ("requested", "Requested")
+                }
+            }
+        };
+        let mut details: Vec<(&'static str, String)> = Vec::new();
+        let mut add = |label: &'static str, value: Option<String>| {
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                details.push((label, v));
+            }
+        };
+        add("Address", e.client_ip.clone());
+        add("Browser", e.user_agent.clone());
+        add("Request reference", e.request_id.clone());
+        add("Plivo status", e.plivo_status.map(|s| s.to_string()));
+        add("Plivo said", text("error"));
+        add("Plivo reference", e.plivo_api_id.clone());
+        add(
+            "Changes",
+            parsed
+                .as_ref()
+                .and_then(|d| d.get("changes"))
+                .map(describe::changes_text),
+        );
+        add("Name", text("alias"));
+        add(
+            "Username tried",
+            text("username").filter(|_| e.action.starts_with("sign_in")),
+        );
+        add("Verification", e.verification_id.clone());
+        add(
+            "Answers request",
+            parsed
+                .as_ref()
+                .and_then(|d| d.get("request"))
+                .and_then(Value::as_i64)
+                .map(|r| format!("event {r}")),
+        );
+        Self {
+            id: e.id,
+            when: When::from_stored(now, &e.occurred_at)
+                .unwrap_or_else(|| When::from_time(now, now)),
+            actor: e.actor_name.clone(),
+            sentence: describe::sentence(
+                e,
+                number.as_ref().map(PhoneNumber::international).as_deref(),
+            ),
+            outcome,
+            outcome_label,
+            number_link: number.map(|n| n.digits().to_owned()),
+            details,
+            hash: e.hash.clone(),
+            prev_hash: e.prev_hash.clone(),
+        }
+    }
+}
+
+/// Views for a list of events, with "outcome unknown" worked out.
+pub async fn views(state: &AppState, events: &[StoredEvent]) -> Result<Vec<EventView>, AppError> {
+    let requests: Vec<i64> = events
+        .iter()
+        .filter(|e| e.outcome == "requested")
+        .map(|e| e.id)
+        .collect();
+    let answered: HashSet<i64> = query::answered(&state.db.reader, &requests)
+        .await?
+        .into_iter()
+        .collect();
+    let now = state.clock.now();
+    Ok(events
+        .iter()
+        .map(|e| EventView::new(now, e, &answered))
+        .collect())
+}
+
+/// The event list fragment (the audit page's results, a number's history).
+#[derive(Template, WebTemplate)]
+#[template(path = "audit/events_partial.html")]
+pub struct EventList {
+    pub events: Vec<EventView>,
+    /// The query string of the next (older) page, if there is one.
+    pub older: Option<String>,
+    pub newest: Option<String>,
+    pub empty_text: &'static str,
+}
+
+/// The audit page's query string, as typed.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuditParams {
+    #[serde(default)]
+    pub person: String,
+    #[serde(default)]
+    pub number: String,
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub outcome: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub before: String,
+}
+
+fn date(s: &str) -> Option<Date> {
+    Date::parse(s.trim(), format_description!("[year]-[month]-[day]")).ok()
+}
+
+impl AuditParams {
+    /// The filter, or a sentence about the number if it could not be read.
+    fn filter(&self, default_country: &str) -> (Filter, Option<String>) {
+        let keep = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let (number, number_error) = match keep(&self.number) {
+            None => (None, None),
+            Some(raw) => match PhoneNumber::parse_input(&raw, default_country) {
+                Ok(n) => (Some(n.as_str().to_owned()), None),
+                Err(e) => (None, Some(format!("{e} The number filter was left out."))),
+            },
+        };
+        let action = keep(&self.action).filter(|a| Action::ALL.iter().any(|x| x.as_str() == a));
+        let outcome = keep(&self.outcome)
+            .filter(|o| ["requested", "succeeded", "failed"].contains(&o.as_str()));
+        let filter = Filter {
+            actor: keep(&self.person),
+            number,
+            action,
+            outcome,
+            since: date(&self.from).map(|d| d.midnight().assume_utc()),
+            until: date(&self.to)
+                .and_then(|d| d.next_day())
+                .map(|d| d.midnight().assume_utc()),
+        };
+        (filter, number_error)
+    }
+
+    /// This query string, with `before` replaced.
+    pub fn query(&self, before: Option<i64>) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in [
+            ("person", &self.person),
+            ("number", &self.number),
+            ("action", &self.action),
+            ("outcome", &self.outcome),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if !value.trim().is_empty() {
+                q.append_pair(key, value.trim());
+            }
+        }
+        if let Some(before) = before {
+            q.append_pair("before", &before.to_string());
+        }
+        q.finish()
+    }
+}
+
+/// The chain's status line.
+#[derive(Debug, Clone)]
+pub struct ChainView {
+    pub intact: Option<bool>,
+    pub text: String,
+    pub checked: Option<When>,
+}
+
+async fn chain_view(state: &AppState) -> Result<ChainView, AppError> {
+    let now = state.clock.now();
+    Ok(match state.chain.refresh(&state.db.reader, now).await? {
+        None => ChainView {
+            intact: None,
+            text: "The chain is being checked; reload in a moment.".into(),
+            checked: None,
+        },
+        Some(checked) => match checked.status {
+            ChainStatus::Intact { events } => ChainView {
+                intact: Some(true),
+                text: format!(
+                    "Intact: {} events",
+                    thousands(i64::try_from(events).unwrap_or(i64::MAX))
+                ),
+                checked: Some(When::from_time(now, checked.at)),
+            },
+            ChainStatus::Broken { event_id, reason } => ChainView {
+                intact: Some(false),
+                text: format!(
+                    "Broken at event {event_id}: {reason}. Events from there on cannot be trusted."
+                ),
+                checked: Some(When::from_time(now, checked.at)),
+            },
+        },
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit/page.html")]
+pub struct AuditPage {
+    chrome: Chrome,
+    params: AuditParams,
+    people: Vec<String>,
+    actions: Vec<(&'static str, &'static str)>,
+    number_error: Option<String>,
+    chain: ChainView,
+    list: EventList,
+    export_query: String,
+}
+
+async fn event_list(
+    state: &AppState,
+    params: &AuditParams,
+    filter: &Filter,
+) -> Result<EventList, AppError> {
+    let before = params.before.trim().parse::<i64>().ok();
+    let events = query::page(&state.db.reader, filter, before).await?;
+    let older = (events.len() == 100)
+        .then(|| events.last().map(|e| params.query(Some(e.id))))
+        .flatten();
+    Ok(EventList {
+        events: views(state, &events).await?,
+        older,
+        newest: before.map(|_| params.query(None)),
+        empty_text: "No events match these filters.",
+    })
+}
+
+/// `GET /audit`
+pub async fn show(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    headers: HeaderMap,
+    Query(params): Query<AuditParams>,
+) -> Result<Response, AppError> {
+    me.require(Permission::ReadAudit)?;
+    let (filter, number_error) = params.filter(&state.settings.default_country);
+    let list = event_list(&state, &params, &filter).await?;
+    let wants_list = headers.contains_key("hx-request")
+        && !headers.contains_key("hx-history-restore-request")
+        && headers.get("hx-target").is_some_and(|t| t == "events");
+    let mut response = if wants_list {
+        list.into_response()
+    } else {
+        let mut people: Vec<String> = users::list(&state.db.reader)
+            .await?
+            .into_iter()
+            .map(|u| u.username)
+            .collect();
+        people.extend(["system", "anonymous", "command line"].map(str::to_owned));
+        AuditPage {
+            chrome: Chrome::for_user(&state, &me, Nav::Audit).await?,
+            export_query: params.query(None),
+            people,
+            actions: Action::ALL
+                .iter()
+                .map(|a| (a.as_str(), a.label()))
+                .collect(),
+            number_error,
+            chain: chain_view(&state).await?,
+            list,
+            params,
+        }
+        .into_response()
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
+    Ok(response)
+}
+
+/// `POST /audit/verify`: checks the whole chain now.
+pub async fn verify(State(state): State<AppState>, me: CurrentUser) -> Result<Response, AppError> {
+    me.require(Permission::ReadAudit)?;
+    let checked = state
+        .chain
+        .full(&state.db.reader, state.clock.now())
+        .await?;
+    let message = match checked.status {
+        ChainStatus::Intact { events } => format!(
+            "Checked every event from the first: the chain is intact ({} events).",
+            thousands(i64::try_from(events).unwrap_or(i64::MAX))
+        ),
+        ChainStatus::Broken { event_id, .. } => {
+            format!("Checked every event: the chain is broken at event {event_id}.")
+        }
+    };
+    notify(&me.session, message).await?;
+    Ok(Redirect::to("/audit").into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportParams {
+    #[serde(flatten)]
+    params: AuditParams,
+    #[serde(default)]
+    format: String,
+}
+
+/// `GET /audit/export?format=csv|jsonl&…filters`: streamed; the export is itself an event.
+pub async fn export(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ClientMeta(meta): ClientMeta,
+    Query(query): Query<ExportParams>,
+) -> Result<Response, AppError> {
+    me.require(Permission::ReadAudit)?;
+    let format = Format::parse(&query.format).unwrap_or(Format::Csv);
+    let (filter, _) = query.params.filter(&state.settings.default_country);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let actor = me.actor();
+    let task_state = state.clone();
+    tokio::spawn(async move {
+        let sent = export::export(&task_state.db.reader, &filter, format, |chunk| {
+            let tx = tx.clone();
+            async move { tx.send(chunk).await.is_ok() }
+        })
+        .await;
+        let rows = match sent {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "audit export failed part-way");
+                return;
+            }
+        };
+        let event = NewEvent::new(actor, &meta, Action::AuditExported, Outcome::Succeeded)
+            .with_details(json!({ "filter": filter, "format": format.extension(), "rows": rows }));
+        let recorded = async {
+            let mut conn = task_state.db.writer.begin().await?;
+            audit::append(&mut conn, task_state.clock.now(), event).await?;
+            conn.commit().await
+        };
+        if let Err(e) = recorded.await {
+            tracing::error!(error = %e, "could not record the audit export");
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+    }));
+    let stamp = state
+        .clock
+        .now()
+        .format(format_description!("[year][month][day]-[hour][minute]"))
+        .unwrap_or_default();
+    let disposition = format!(
+        "attachment; filename=\"callerdesk-audit-{stamp}.{}\"",
+        format.extension()
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition)
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
