@@ -81,6 +81,16 @@ pub enum ResendOutcome {
     PlivoFailed(String),
 }
 
+/// One request to Plivo to send a code, whose answer is being recorded.
+struct Send<'a> {
+    id: &'a str,
+    number: &'a str,
+    channel: Channel,
+    /// The `requested` event the outcome answers.
+    request_event: i64,
+    details: serde_json::Value,
+}
+
 /// The verification steps, with what they need.
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -205,16 +215,14 @@ impl Verifier {
                 subaccount: request.subaccount.clone(),
             })
             .await;
-        self.record_send_outcome(
-            person,
-            &id,
+        let send = Send {
+            id: &id,
             number,
-            request.channel,
-            answer,
+            channel: request.channel,
             request_event,
             details,
-        )
-        .await?;
+        };
+        self.record_send_outcome(person, send, answer).await?;
         let stored = verifications::by_id(&self.db.reader, &id).await?;
         stored.map(Ok).ok_or(sqlx::Error::RowNotFound)
     }
@@ -223,13 +231,16 @@ impl Verifier {
     async fn record_send_outcome(
         &self,
         person: &Person,
-        id: &str,
-        number: &str,
-        channel: Channel,
+        send: Send<'_>,
         answer: Result<crate::plivo::Started, PlivoError>,
-        request_event: i64,
-        details: serde_json::Value,
     ) -> Result<Option<String>, sqlx::Error> {
+        let Send {
+            id,
+            number,
+            channel,
+            request_event,
+            details,
+        } = send;
         let now = self.now();
         let mut tx = self.db.writer.begin().await?;
         let message = match answer {
@@ -574,12 +585,14 @@ impl Verifier {
             match self
                 .record_send_outcome(
                     person,
-                    id,
-                    &v.phone_number,
-                    channel,
+                    Send {
+                        id,
+                        number: &v.phone_number,
+                        channel,
+                        request_event,
+                        details,
+                    },
                     answer,
-                    request_event,
-                    details,
                 )
                 .await?
             {

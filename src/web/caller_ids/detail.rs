@@ -108,17 +108,28 @@ fn plivo_message(e: &PlivoError) -> String {
     message
 }
 
+/// A change sent to Plivo: what, to which number, and the `requested` event it answers.
+struct Attempt<'a> {
+    action: Action,
+    number: &'a PhoneNumber,
+    request: i64,
+    details: serde_json::Value,
+}
+
 /// Records a Plivo failure as the outcome event.
 async fn record_failure(
     state: &AppState,
     me: &CurrentUser,
     meta: &RequestMeta,
-    action: Action,
-    number: &PhoneNumber,
+    attempt: Attempt<'_>,
     e: &PlivoError,
-    request: i64,
-    mut details: serde_json::Value,
 ) -> Result<(), AppError> {
+    let Attempt {
+        action,
+        number,
+        request,
+        mut details,
+    } = attempt;
     if let Some(map) = details.as_object_mut() {
         map.insert(
             "error".into(),
@@ -259,11 +270,13 @@ pub async fn update(
                 &state,
                 &me,
                 &meta,
-                Action::CallerIdUpdated,
-                &number,
+                Attempt {
+                    action: Action::CallerIdUpdated,
+                    number: &number,
+                    request,
+                    details,
+                },
                 &e,
-                request,
-                details,
             )
             .await?;
             let mut show = page(&state, &me, &number).await?;
@@ -366,11 +379,13 @@ pub async fn delete(
                 &state,
                 &me,
                 &meta,
-                Action::CallerIdDeleted,
-                &number,
+                Attempt {
+                    action: Action::CallerIdDeleted,
+                    number: &number,
+                    request,
+                    details,
+                },
                 &e,
-                request,
-                details,
             )
             .await?;
             Ok(ConfirmDeletePage {
