@@ -37,6 +37,18 @@ pub async fn run(cli: Cli) -> ExitCode {
             init_logging("warn");
             sync(*args).await
         }
+        Some(Command::Backup { database, path }) => {
+            init_logging("warn");
+            finish(backup(&database.database, &path).await)
+        }
+        Some(Command::Generate {
+            database,
+            audit_events,
+            sandbox_caller_ids,
+        }) => {
+            init_logging("warn");
+            finish(generate(&database.database, audit_events, sandbox_caller_ids).await)
+        }
         Some(Command::Sandbox(args)) => {
             init_logging("info,sqlx=warn");
             finish(sandbox(args).await)
@@ -45,6 +57,11 @@ pub async fn run(cli: Cli) -> ExitCode {
             init_logging("warn");
             match command {
                 AuditCommand::Verify => audit_verify(&database.database).await,
+                AuditCommand::Export {
+                    format,
+                    since,
+                    until,
+                } => finish_quietly(audit_export(&database.database, &format, since, until).await),
             }
         }
     }
@@ -69,6 +86,175 @@ fn finish(result: Result<String, String>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Like [`finish`], for commands whose standard output is data: success prints nothing more.
+fn finish_quietly(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(message) => {
+            eprintln!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("callerdesk: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A `--since`/`--until` value: a date (UTC midnight; for `until`, the next midnight) or an
+/// RFC 3339 time.
+fn moment(value: &str, end_of_day: bool) -> Result<time::OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(value, &Rfc3339) {
+        return Ok(t);
+    }
+    let day = time::Date::parse(
+        value,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| {
+        format!("{value:?} is not a date like 2026-11-26 or a time like 2026-11-26T14:00:00Z.")
+    })?;
+    let day = if end_of_day {
+        day.next_day().unwrap_or(day)
+    } else {
+        day
+    };
+    Ok(day.midnight().assume_utc())
+}
+
+/// `callerdesk audit export`: the log to standard output; the export is itself an event.
+async fn audit_export(
+    database: &Path,
+    format: &str,
+    since: Option<String>,
+    until: Option<String>,
+) -> Result<String, String> {
+    use crate::audit::{export, query::Filter};
+    use tokio::io::AsyncWriteExt;
+    let format = export::Format::parse(format).ok_or("--format must be csv or jsonl.")?;
+    let filter = Filter {
+        since: since.as_deref().map(|s| moment(s, false)).transpose()?,
+        until: until.as_deref().map(|s| moment(s, true)).transpose()?,
+        ..Filter::default()
+    };
+    let db = open_existing(database).await?;
+    let stdout = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::io::stdout()));
+    let rows = export::export(&db.reader, &filter, format, |chunk| {
+        let stdout = stdout.clone();
+        async move { stdout.lock().await.write_all(&chunk).await.is_ok() }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let _ = stdout.lock().await.flush().await;
+    let event = NewEvent::new(
+        Actor::command_line(),
+        &RequestMeta::default(),
+        Action::AuditExported,
+        Outcome::Succeeded,
+    )
+    .with_details(json!({ "filter": filter, "format": format.extension(), "rows": rows }));
+    let sql = |e: sqlx::Error| {
+        format!("The export was written but could not be recorded in the audit log: {e}.")
+    };
+    let mut tx = db.writer.begin().await.map_err(sql)?;
+    audit::append(&mut tx, Clock::system().now(), event)
+        .await
+        .map_err(sql)?;
+    tx.commit().await.map_err(sql)?;
+    db.close().await;
+    Ok(format!("Exported {rows} events."))
+}
+
+/// `callerdesk backup PATH`: `VACUUM INTO` from a read-only connection, then checks the copy.
+async fn backup(database: &Path, path: &Path) -> Result<String, String> {
+    use sqlx::{Connection, sqlite::SqliteConnectOptions};
+    if !database.exists() {
+        return Err(format!("There is no database at {}.", database.display()));
+    }
+    if path.exists() {
+        return Err(format!(
+            "{} already exists; callerdesk never overwrites a file. Choose a new name.",
+            path.display()
+        ));
+    }
+    let target = path
+        .to_str()
+        .ok_or("The backup path must be valid UTF-8.")?;
+    let source = SqliteConnectOptions::new()
+        .filename(database)
+        .read_only(true)
+        .busy_timeout(std::time::Duration::from_secs(30));
+    let mut conn = sqlx::SqliteConnection::connect_with(&source)
+        .await
+        .map_err(|e| format!("The database could not be opened: {e}."))?;
+    sqlx::query("VACUUM INTO ?")
+        .bind(target)
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("The copy could not be written: {e}."))?;
+    conn.close().await.map_err(|e| e.to_string())?;
+
+    let copy = SqliteConnectOptions::new().filename(path).read_only(true);
+    let pool = sqlx::SqlitePool::connect_with(copy)
+        .await
+        .map_err(|e| format!("The copy was written but could not be opened: {e}."))?;
+    let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| format!("The copy could not be checked: {e}."))?;
+    let chain = audit::verify_chain(&pool)
+        .await
+        .map_err(|e| format!("The copy's audit log could not be read: {e}."))?;
+    pool.close().await;
+    if integrity != "ok" {
+        return Err(format!(
+            "The copy at {} failed SQLite's integrity check: {integrity}.",
+            path.display()
+        ));
+    }
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    match chain {
+        ChainStatus::Intact { events } => Ok(format!(
+            "Wrote {} ({:.1} MB): integrity ok, audit chain intact ({events} events).",
+            path.display(),
+            size as f64 / 1_048_576.0
+        )),
+        broken => Err(format!(
+            "The copy at {} was written, but its audit chain is {broken}.",
+            path.display()
+        )),
+    }
+}
+
+/// `callerdesk generate`: made-up data for benchmarks.
+async fn generate(
+    database: &Path,
+    audit_events: u64,
+    sandbox_caller_ids: u32,
+) -> Result<String, String> {
+    let db = Db::open(database).await.map_err(|e| e.to_string())?;
+    let now = Clock::system().now();
+    if audit_events > 0 {
+        crate::audit::sample::generate(
+            &db.writer,
+            audit_events,
+            now,
+            time::Duration::milliseconds(50),
+        )
+        .await
+        .map_err(|e| format!("Generating events failed: {e}."))?;
+    }
+    if sandbox_caller_ids > 0 {
+        crate::plivo::sandbox::store::seed(&db, sandbox_caller_ids, &timestamp(now))
+            .await
+            .map_err(|e| format!("Seeding the sandbox failed: {e}."))?;
+    }
+    db.close().await;
+    Ok(format!(
+        "Added {audit_events} audit events; the sandbox holds at least {sandbox_caller_ids} caller IDs."
+    ))
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {

@@ -29,6 +29,25 @@ pub enum Command {
     },
     /// Reconcile the cache of caller IDs with Plivo once, and print the summary.
     Sync(Box<ServeArgs>),
+    /// Write a consistent copy of the database to PATH (safe while callerdesk runs).
+    Backup {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// Where to write the copy; an existing file is never overwritten.
+        path: PathBuf,
+    },
+    /// Fill a database with made-up data, for benchmarks.
+    #[command(hide = true)]
+    Generate {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// Audit events to append (with a valid chain).
+        #[arg(long, default_value_t = 0)]
+        audit_events: u64,
+        /// Caller IDs to make sure the sandbox holds.
+        #[arg(long, default_value_t = 0)]
+        sandbox_caller_ids: u32,
+    },
     /// Run the Plivo sandbox on its own (for tests and demos).
     Sandbox(SandboxArgs),
     /// Check or export the audit log.
@@ -82,6 +101,17 @@ pub enum UserCommand {
 pub enum AuditCommand {
     /// Check the audit log's hash chain; exit status 0 only when it is intact.
     Verify,
+    /// Write the audit log (or a date range of it) to standard output, oldest first.
+    Export {
+        #[arg(long, value_parser = ["csv", "jsonl"])]
+        format: String,
+        /// From this date (YYYY-MM-DD, UTC) or time (RFC 3339), inclusive.
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this date (YYYY-MM-DD: to the end of that day, UTC) or time (RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 /// `callerdesk sandbox`: a stand-in for Plivo's Verified Caller ID API.

@@ -5,6 +5,7 @@
 
 mod apply;
 mod fetch;
+pub mod settle;
 
 use std::time::Duration;
 
@@ -156,6 +157,11 @@ impl Syncer {
         let result = match listing {
             Ok(listing) => {
                 let counts = apply::apply(&mut tx, &listing, claimed.started_at, now).await?;
+                let settled =
+                    settle::settle(&self.db, &mut tx, &listing, claimed.run_id, now).await?;
+                if settled > 0 {
+                    tracing::info!(settled, "settled requests that had no recorded outcome");
+                }
                 sync_runs::succeed(&mut tx, claimed.run_id, &counts, &timestamp(now)).await?;
                 audit::append(
                     &mut tx,

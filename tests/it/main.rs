@@ -7,6 +7,7 @@
 
 mod access;
 mod audit_log;
+mod audit_review;
 mod auth;
 mod caller_ids;
 mod cli;
