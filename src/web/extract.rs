@@ -76,9 +76,12 @@ impl FromRequestParts<AppState> for CurrentUser {
             session.flush().await?;
             return Err(signed_in_required());
         };
-        // Modifying the session makes the store save it, which pushes the idle expiry back.
+        // Modifying the session makes the store save it, which pushes the idle expiry back: at
+        // most once a minute, and often enough that activity always keeps a session alive.
+        let idle = i64::try_from(state.settings.session_idle.as_secs()).unwrap_or(i64::MAX);
+        let every = TOUCH_EVERY_SECS.min(idle / 4);
         let touched = session.get::<i64>(TOUCHED).await?.unwrap_or(0);
-        if now.saturating_sub(touched) >= TOUCH_EVERY_SECS {
+        if now.saturating_sub(touched) >= every {
             session.insert(TOUCHED, now).await?;
         }
         if user.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&parts.uri.path()) {

@@ -279,12 +279,16 @@ async fn a_session_ends_after_its_absolute_lifetime() {
 async fn a_session_ends_after_its_idle_timeout() {
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     let mut args = crate::helpers::serve_args(dir.path().join("callerdesk.db"));
-    args.session_idle = "1s".into();
+    args.session_idle = "4s".into();
     let app = TestApp::spawn_with(dir, args).await;
     let mut browser = app.signed_in("hal", Role::Operator).await;
-    assert_eq!(browser.get("/").await.status(), StatusCode::OK);
-    // The session store keeps real time; wait past the idle limit.
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // Activity keeps it alive past the idle limit...
+    for _ in 0..5 {
+        assert_eq!(browser.get("/").await.status(), StatusCode::OK);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    // ...and idleness ends it (the session store keeps real time, so this waits).
+    tokio::time::sleep(std::time::Duration::from_millis(5000)).await;
     let r = browser.get("/").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(location(&r).starts_with("/login"));
