@@ -70,6 +70,19 @@ impl PlivoError {
         }
     }
 
+    /// The plain sentence followed by Plivo's own words and reference, for the page that
+    /// reports the failure.
+    pub fn full_message(&self) -> String {
+        let mut message = self.operator_message();
+        if let Some(text) = self.plivo_error() {
+            message.push_str(&format!(" Plivo said: “{text}”."));
+        }
+        if let Some(api_id) = self.api_id() {
+            message.push_str(&format!(" (Plivo reference {api_id})"));
+        }
+        message
+    }
+
     /// Plivo's HTTP status, when it answered.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -104,18 +104,6 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-/// The plain message for a Plivo failure, with Plivo's own words and reference.
-pub fn plivo_message(e: &PlivoError) -> String {
-    let mut message = e.operator_message();
-    if let Some(text) = e.plivo_error() {
-        message.push_str(&format!(" Plivo said: “{text}”."));
-    }
-    if let Some(api_id) = e.api_id() {
-        message.push_str(&format!(" (Plivo reference {api_id})"));
-    }
-    message
-}
-
 /// The event for a verification step.
 fn event(
     person: &Actor,
@@ -274,7 +262,7 @@ impl Verifier {
             }
             Err(e) => {
                 tracing::warn!(error = %e, verification = id, "Plivo did not send a code");
-                let message = plivo_message(&e);
+                let message = e.full_message();
                 let first_send = verifications::by_id(&mut *tx, id)
                     .await?
                     .is_some_and(|v| v.plivo_uuid.is_none());
@@ -510,7 +498,7 @@ impl Verifier {
                     .with_details(failure_details(&e, json!({}))),
                 )
                 .await?;
-                CodeOutcome::PlivoFailed(plivo_message(&e))
+                CodeOutcome::PlivoFailed(e.full_message())
             }
         };
         tx.commit().await?;

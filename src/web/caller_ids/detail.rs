@@ -96,18 +96,6 @@ pub struct EditForm {
     subaccount: String,
 }
 
-/// The Plivo error as the page says it: the plain sentence, then Plivo's own words.
-fn plivo_message(e: &PlivoError) -> String {
-    let mut message = e.operator_message();
-    if let Some(text) = e.plivo_error() {
-        message.push_str(&format!(" Plivo said: “{text}”."));
-    }
-    if let Some(api_id) = e.api_id() {
-        message.push_str(&format!(" (Plivo reference {api_id})"));
-    }
-    message
-}
-
 /// A change sent to Plivo: what, to which number, and the `requested` event it answers.
 struct Attempt<'a> {
     action: Action,
@@ -282,7 +270,7 @@ pub async fn update(
             let mut show = page(&state, &me, &number).await?;
             show.alias_value = alias.as_str().to_owned();
             show.subaccount_value = subaccount;
-            show.plivo_error = Some(format!("Nothing was changed. {}", plivo_message(&e)));
+            show.plivo_error = Some(format!("Nothing was changed. {}", e.full_message()));
             Ok(show.into_response())
         }
     }
@@ -393,7 +381,7 @@ pub async fn delete(
                 caller: CallerIdView::new(state.clock.now(), &row),
                 plivo_error: Some(format!(
                     "The caller ID was not deleted. {}",
-                    plivo_message(&e)
+                    e.full_message()
                 )),
             }
             .into_response())
