@@ -30,15 +30,15 @@ pub async fn run(cli: Cli) -> ExitCode {
         },
         Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::User { database, command }) => {
-            init_logging("warn");
+            init_logging("warn,sqlx=error");
             finish(user(&database.database, command).await)
         }
         Some(Command::Sync(args)) => {
-            init_logging("warn");
+            init_logging("warn,sqlx=error");
             sync(*args).await
         }
         Some(Command::Backup { database, path }) => {
-            init_logging("warn");
+            init_logging("warn,sqlx=error");
             finish(backup(&database.database, &path).await)
         }
         Some(Command::Generate {
@@ -46,7 +46,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             audit_events,
             sandbox_caller_ids,
         }) => {
-            init_logging("warn");
+            init_logging("warn,sqlx=error");
             finish(generate(&database.database, audit_events, sandbox_caller_ids).await)
         }
         Some(Command::Sandbox(args)) => {
@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             finish(sandbox(args).await)
         }
         Some(Command::Audit { database, command }) => {
-            init_logging("warn");
+            init_logging("warn,sqlx=error");
             match command {
                 AuditCommand::Verify => audit_verify(&database.database).await,
                 AuditCommand::Export {
