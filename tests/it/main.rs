@@ -13,6 +13,7 @@ mod caller_ids;
 mod cli;
 mod config_errors;
 mod helpers;
+mod hostile;
 mod plivo_client;
 mod plivo_sandbox;
 mod security;
