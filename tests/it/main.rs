@@ -16,6 +16,7 @@ mod helpers;
 mod hostile;
 mod plivo_client;
 mod plivo_sandbox;
+mod secrets;
 mod security;
 mod sync;
 mod users;

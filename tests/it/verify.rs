@@ -575,6 +575,13 @@ async fn the_code_never_reaches_the_log() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Drained from the start: a full pipe would block the server before it prints the link.
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stderr.read_to_string(&mut all);
+        all
+    });
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut seen = String::new();
     let setup = loop {
@@ -588,12 +595,10 @@ async fn the_code_never_reaches_the_log() {
             break line.trim().to_owned();
         }
     };
-    let mut stderr = child.stderr.take().unwrap();
     let logs = std::thread::spawn(move || {
         let mut all = String::new();
-        let _ = stderr.read_to_string(&mut all);
         let _ = stdout.read_to_string(&mut all);
-        all
+        all + &errors.join().unwrap_or_default()
     });
     let base = setup.split("/setup").next().unwrap().to_owned();
     let token = setup.split("token=").nth(1).unwrap().to_owned();

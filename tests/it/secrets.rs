@@ -1,0 +1,256 @@
+//! The whole story in live mode against a separately running sandbox, with logs at debug: no
+//! code, password or Plivo auth token may appear in the log, the database file (and its WAL) or
+//! any page served.
+
+use crate::helpers::{Browser, location};
+use reqwest::StatusCode;
+use std::{
+    io::{BufRead, BufReader, Read},
+    process::{Child, Command, Stdio},
+    thread::JoinHandle,
+};
+
+const TOKEN: &str = "plivo-secret-token-5f1e2d";
+const AUTH_ID: &str = "MAQWERTYUIOP12345678";
+const ADMIN_PASSWORD: &str = "first admin pass phrase";
+const TEMPORARY: &str = "temporary operator phrase";
+const OPERATOR_PASSWORD: &str = "operator chosen phrase";
+
+/// Starts a process and reads its standard output up to the line containing `marker`; the rest
+/// of its output is collected by the returned thread once it exits.
+fn start(command: &mut Command, marker: &str) -> (Child, String, JoinHandle<String>) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drained from the start: a full pipe would block the process before it prints `marker`.
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stderr.read_to_string(&mut all);
+        all
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let line = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "stopped before {marker:?}: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains(marker) {
+            break line;
+        }
+    };
+    let rest = std::thread::spawn(move || {
+        let mut all = seen;
+        let _ = stdout.read_to_string(&mut all);
+        all + &errors.join().unwrap_or_default()
+    });
+    (child, line.trim().to_owned(), rest)
+}
+
+/// A code "stands alone" when not part of a longer run of digits or hex, nor a timestamp's
+/// fraction: how it would look if it leaked.
+fn code_in(text: &str, code: &str) -> bool {
+    let near = |c: Option<char>| c.is_some_and(|c| c.is_ascii_hexdigit() || c == '.');
+    text.match_indices(code).any(|(at, _)| {
+        !near(text[..at].chars().last()) && !near(text[at + code.len()..].chars().next())
+    })
+}
+
+/// A browser that keeps every page it was served.
+struct Recording {
+    browser: Browser,
+    pages: String,
+}
+
+impl Recording {
+    async fn page(&mut self, path: &str) -> String {
+        let (_, body) = self.browser.page(path).await;
+        self.pages.push_str(&body);
+        body
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.browser.post(path, fields).await
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_the_log_the_database_or_a_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_callerdesk");
+    let (mut sandbox, line, sandbox_log) = start(
+        Command::new(bin)
+            .args([
+                "sandbox",
+                "--listen",
+                "127.0.0.1:0",
+                "--auth-id",
+                AUTH_ID,
+                "--auth-token",
+                TOKEN,
+                "--database",
+            ])
+            .arg(dir.path().join("sandbox.db")),
+        "listening at",
+    );
+    let sandbox_base = line
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches("/v1/")
+        .to_owned();
+    let db = dir.path().join("callerdesk.db");
+    let (mut server, setup, server_log) = start(
+        Command::new(bin)
+            .arg("serve")
+            .env("RUST_LOG", "debug")
+            .env("CALLERDESK_LISTEN", "127.0.0.1:0")
+            .env("CALLERDESK_DATABASE", &db)
+            .env("CALLERDESK_SYNC_INTERVAL", "0")
+            .env("PLIVO_API_BASE", format!("{sandbox_base}/v1/"))
+            .env("PLIVO_AUTH_ID", AUTH_ID)
+            .env("PLIVO_AUTH_TOKEN", TOKEN),
+        "/setup?token=",
+    );
+    let base = setup.split("/setup").next().unwrap().to_owned();
+    let setup_token = setup.split("token=").nth(1).unwrap().to_owned();
+
+    // The admin sets up, adds an operator.
+    let mut admin = Recording {
+        browser: Browser::new(&base),
+        pages: String::new(),
+    };
+    admin.page(&format!("/setup?token={setup_token}")).await;
+    let r = admin
+        .post(
+            "/setup",
+            &[
+                ("token", &setup_token),
+                ("username", "ada"),
+                ("password", ADMIN_PASSWORD),
+                ("confirm", ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/login");
+    assert_eq!(
+        admin.browser.sign_in("ada", ADMIN_PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    admin.page("/users").await;
+    admin
+        .post(
+            "/users",
+            &[
+                ("username", "olive"),
+                ("role", "operator"),
+                ("password", TEMPORARY),
+            ],
+        )
+        .await;
+    admin.page("/users").await;
+
+    // The operator signs in with the temporary password, chooses her own, verifies a number.
+    let mut olive = Recording {
+        browser: Browser::new(&base),
+        pages: String::new(),
+    };
+    olive.browser.sign_in("olive", TEMPORARY).await;
+    olive.page("/account").await;
+    olive
+        .post(
+            "/account/password",
+            &[
+                ("current", TEMPORARY),
+                ("new", OPERATOR_PASSWORD),
+                ("confirm", OPERATOR_PASSWORD),
+            ],
+        )
+        .await;
+    olive.page("/verify").await;
+    let r = olive
+        .post(
+            "/verify",
+            &[
+                ("number", "(202) 555-0199"),
+                ("alias", "Desk"),
+                ("channel", "sms"),
+            ],
+        )
+        .await;
+    let path = location(&r);
+    let code_page = olive.page(&path).await;
+    assert!(
+        !code_page.contains("Sandbox:"),
+        "live mode shows no sandbox code"
+    );
+    let outbox: serde_json::Value = reqwest::get(format!("{sandbox_base}/__sandbox/outbox"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = outbox[0]["code"].as_str().unwrap().to_owned();
+    let wrong = if code == "000000" {
+        "111111".to_owned()
+    } else {
+        "000000".to_owned()
+    };
+    olive
+        .post(&format!("{path}/code"), &[("code", &wrong)])
+        .await;
+    olive.page(&path).await;
+    olive
+        .post(&format!("{path}/code"), &[("code", &code)])
+        .await;
+    let done = olive.page(&path).await;
+    assert!(done.contains("is now a verified caller ID"), "{done}");
+    olive.page("/").await;
+    olive.page("/caller-ids/12025550199").await;
+    admin.page("/audit").await;
+    admin.page("/audit?number=202-555-0199").await;
+    admin.pages.push_str(
+        &admin
+            .browser
+            .get("/audit/export?format=jsonl")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = sandbox.kill();
+    let _ = sandbox.wait();
+    let log = server_log.join().unwrap();
+    let _ = sandbox_log.join();
+    assert!(
+        log.contains("DEBUG") || log.contains("INFO"),
+        "the log was captured"
+    );
+
+    let mut stored = std::fs::read(&db).unwrap();
+    if let Ok(wal) = std::fs::read(db.with_extension("db-wal")) {
+        stored.extend(wal);
+    }
+    let stored_text = String::from_utf8_lossy(&stored).into_owned();
+    let pages = format!("{}{}", admin.pages, olive.pages);
+    for (what, text) in [
+        ("the log", &log),
+        ("the database", &stored_text),
+        ("the pages", &pages),
+    ] {
+        for secret in [TOKEN, ADMIN_PASSWORD, TEMPORARY, OPERATOR_PASSWORD] {
+            assert!(!text.contains(secret), "{secret:?} found in {what}");
+        }
+        for c in [&code, &wrong] {
+            assert!(!code_in(text, c), "the code {c} found in {what}");
+        }
+    }
+}
