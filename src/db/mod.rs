@@ -33,13 +33,28 @@ pub struct Db {
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("The database {path} could not be opened: {source}.")]
+    #[error("The database {path} could not be opened: {}.", explain(.source))]
     Open { path: String, source: sqlx::Error },
     #[error("The database {path} could not be brought up to date: {source}.")]
     Migrate {
         path: String,
         source: sqlx::migrate::MigrateError,
     },
+}
+
+/// SQLite's reasons in plain words (the code stays, for searching).
+fn explain(e: &sqlx::Error) -> String {
+    let code = match e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    };
+    match code.as_deref() {
+        Some("26") => "it is not a SQLite database, or it is damaged (SQLite code 26); nothing was changed".into(),
+        Some("8") | Some("1032") => "the file or its folder is read-only (SQLite code 8)".into(),
+        Some("13") => "the disk is full (SQLite code 13)".into(),
+        Some("14") => "the file can't be created or opened; check that its folder exists and is writable (SQLite code 14)".into(),
+        _ => e.to_string(),
+    }
 }
 
 impl Db {

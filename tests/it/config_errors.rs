@@ -77,3 +77,31 @@ fn the_token_never_appears_in_the_error() {
     ]);
     assert!(!stderr.contains("super-secret-token"), "{stderr}");
 }
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callerdesk.db");
+    std::fs::write(&path, "these are someone's notes, not a database\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_callerdesk"))
+        .arg("serve")
+        .env("CALLERDESK_DATABASE", &path)
+        .env("CALLERDESK_LISTEN", "127.0.0.1:0")
+        .env_remove("PLIVO_AUTH_ID")
+        .env_remove("PLIVO_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not a SQLite database"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "these are someone's notes, not a database\n"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no -wal or -shm files were made: {names:?}");
+}
