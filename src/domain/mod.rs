@@ -11,3 +11,6 @@ pub use password::{Password, PasswordError};
 pub use phone::{NotE164, PhoneInputError, PhoneNumber, country_name};
 pub use role::{Permission, Role, UnknownRole};
 pub use username::{Username, UsernameError};
+
+#[cfg(test)]
+mod properties;

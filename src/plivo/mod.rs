@@ -14,3 +14,6 @@ pub use limiter::RateLimiter;
 pub use types::{
     CallerId, Channel, ListPage, ListQuery, Meta, StartVerification, Started, Update, Verified,
 };
+
+#[cfg(test)]
+mod properties;
