@@ -58,26 +58,64 @@ pub enum ExportError {
     Encode(String),
 }
 
-fn encode(format: Format, event: &StoredEvent, out: &mut Vec<u8>) -> Result<(), ExportError> {
-    match format {
-        Format::JsonLines => {
-            serde_json::to_writer(&mut *out, event)
-                .map_err(|e| ExportError::Encode(e.to_string()))?;
-            out.push(b'\n');
-        }
-        Format::Csv => {
-            let mut writer = csv::WriterBuilder::new()
-                .has_headers(false)
-                .from_writer(&mut *out);
-            writer
-                .serialize(event)
-                .map_err(|e| ExportError::Encode(e.to_string()))?;
-            writer
-                .flush()
-                .map_err(|e| ExportError::Encode(e.to_string()))?;
+/// Where events are written: a byte buffer, wrapped in one CSV writer for the whole export
+/// (building a writer per row costs more than the row).
+enum Sink {
+    Csv(csv::Writer<Vec<u8>>),
+    JsonLines(Vec<u8>),
+}
+
+impl Sink {
+    fn new(format: Format) -> Self {
+        match format {
+            Format::Csv => Sink::Csv(Self::csv()),
+            Format::JsonLines => Sink::JsonLines(Vec::with_capacity(CHUNK + 4096)),
         }
     }
-    Ok(())
+
+    fn csv() -> csv::Writer<Vec<u8>> {
+        csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::with_capacity(CHUNK + 4096))
+    }
+
+    fn write(&mut self, event: &StoredEvent) -> Result<(), ExportError> {
+        match self {
+            Sink::JsonLines(out) => {
+                serde_json::to_writer(&mut *out, event)
+                    .map_err(|e| ExportError::Encode(e.to_string()))?;
+                out.push(b'\n');
+            }
+            Sink::Csv(writer) => writer
+                .serialize(event)
+                .map_err(|e| ExportError::Encode(e.to_string()))?,
+        }
+        Ok(())
+    }
+
+    /// The bytes written so far, leaving the sink empty; `None` while under `at_least` bytes.
+    fn take(&mut self, at_least: usize) -> Result<Option<Vec<u8>>, ExportError> {
+        let at_least = at_least.max(1);
+        match self {
+            Sink::JsonLines(out) if out.len() >= at_least => Ok(Some(std::mem::replace(
+                out,
+                Vec::with_capacity(CHUNK + 4096),
+            ))),
+            Sink::JsonLines(_) => Ok(None),
+            Sink::Csv(writer) => {
+                writer
+                    .flush()
+                    .map_err(|e| ExportError::Encode(e.to_string()))?;
+                if writer.get_ref().len() < at_least {
+                    return Ok(None);
+                }
+                let full = std::mem::replace(writer, Self::csv());
+                full.into_inner()
+                    .map(Some)
+                    .map_err(|e| ExportError::Encode(e.to_string()))
+            }
+        }
+    }
 }
 
 /// Streams the export to `emit`, a chunk at a time; `emit` answers false to stop early (the
@@ -94,23 +132,25 @@ where
 {
     let mut query = export_sql(pool, filter).await?;
     let mut rows = query.build_query_as::<StoredEvent>().fetch(pool);
-    let mut chunk = Vec::with_capacity(CHUNK + 4096);
-    if format == Format::Csv {
-        chunk.extend_from_slice(CSV_HEADER.as_bytes());
+    if format == Format::Csv && !emit(CSV_HEADER.as_bytes().to_vec()).await {
+        return Ok(0);
     }
+    let mut sink = Sink::new(format);
     let mut count = 0u64;
     while let Some(event) = rows.try_next().await? {
-        encode(format, &event, &mut chunk)?;
+        sink.write(&event)?;
         count += 1;
-        if chunk.len() >= CHUNK {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK + 4096));
-            if !emit(full).await {
-                return Ok(count);
+        // The CSV writer buffers internally; check its size only now and then.
+        if count % 256 == 0 {
+            if let Some(full) = sink.take(CHUNK)? {
+                if !emit(full).await {
+                    return Ok(count);
+                }
             }
         }
     }
-    if !chunk.is_empty() {
-        emit(chunk).await;
+    if let Some(rest) = sink.take(1)? {
+        emit(rest).await;
     }
     Ok(count)
 }
