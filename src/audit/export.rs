@@ -61,14 +61,14 @@ pub enum ExportError {
 /// Where events are written: a byte buffer, wrapped in one CSV writer for the whole export
 /// (building a writer per row costs more than the row).
 enum Sink {
-    Csv(csv::Writer<Vec<u8>>),
+    Csv(Box<csv::Writer<Vec<u8>>>),
     JsonLines(Vec<u8>),
 }
 
 impl Sink {
     fn new(format: Format) -> Self {
         match format {
-            Format::Csv => Sink::Csv(Self::csv()),
+            Format::Csv => Sink::Csv(Box::new(Self::csv())),
             Format::JsonLines => Sink::JsonLines(Vec::with_capacity(CHUNK + 4096)),
         }
     }
@@ -109,7 +109,7 @@ impl Sink {
                 if writer.get_ref().len() < at_least {
                     return Ok(None);
                 }
-                let full = std::mem::replace(writer, Self::csv());
+                let full = std::mem::replace(writer.as_mut(), Self::csv());
                 full.into_inner()
                     .map(Some)
                     .map_err(|e| ExportError::Encode(e.to_string()))
