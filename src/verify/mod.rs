@@ -81,13 +81,14 @@ pub enum ResendOutcome {
     PlivoFailed(String),
 }
 
-/// One request to Plivo to send a code, whose answer is being recorded.
+/// A code to send for a verification (first or again).
 struct Send<'a> {
     id: &'a str,
-    number: &'a str,
+    number: &'a PhoneNumber,
+    alias: &'a str,
     channel: Channel,
-    /// The `requested` event the outcome answers.
-    request_event: i64,
+    subaccount: &'a str,
+    /// What the `requested` event and its outcome record.
     details: serde_json::Value,
 }
 
@@ -175,60 +176,73 @@ impl Verifier {
             },
         )
         .await?;
-        verifications::record_send(&mut tx, &id, number, person.id, channel, &timestamp(now))
-            .await?;
-        let request_event = audit::append(
-            &mut tx,
-            now,
-            event(
-                &person.actor(),
-                &person.meta,
-                Action::VerificationStarted,
-                Outcome::Requested,
-                &id,
-                number,
-            )
-            .with_details(details.clone()),
-        )
-        .await?
-        .id;
-        tx.commit().await?;
+        let send = Send {
+            id: &id,
+            number: &request.number,
+            alias: request.alias.as_str(),
+            channel: request.channel,
+            subaccount: &subaccount,
+            details,
+        };
+        self.send_code(person, tx, send).await?;
+        let stored = verifications::by_id(&self.db.reader, &id).await?;
+        stored.map(Ok).ok_or(sqlx::Error::RowNotFound)
+    }
 
+    /// Sends a code: records the send and its `requested` event in `tx` (after whatever the
+    /// caller wrote there), commits, asks Plivo with no transaction open, and records what it
+    /// answered. Returns the plain message when no code was sent.
+    async fn send_code(
+        &self,
+        person: &Person,
+        mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+        send: Send<'_>,
+    ) -> Result<Option<String>, sqlx::Error> {
+        let now = self.now();
+        let (id, number) = (send.id, send.number.as_str());
+        verifications::record_send(
+            &mut tx,
+            id,
+            number,
+            person.id,
+            send.channel.as_str(),
+            &timestamp(now),
+        )
+        .await?;
+        let requested = event(
+            &person.actor(),
+            &person.meta,
+            Action::VerificationStarted,
+            Outcome::Requested,
+            id,
+            number,
+        )
+        .with_details(send.details.clone());
+        let request_event = audit::append(&mut tx, now, requested).await?.id;
+        tx.commit().await?;
         let answer = self
             .plivo
             .start_verification(&StartVerification {
-                phone_number: request.number.clone(),
-                alias: Some(request.alias.as_str().to_owned()).filter(|a| !a.is_empty()),
-                channel: request.channel,
-                subaccount: request.subaccount.clone(),
+                phone_number: send.number.clone(),
+                alias: Some(send.alias.to_owned()).filter(|a| !a.is_empty()),
+                channel: send.channel,
+                subaccount: Some(send.subaccount.to_owned()).filter(|s| !s.is_empty()),
             })
             .await;
-        let send = Send {
-            id: &id,
-            number,
-            channel: request.channel,
-            request_event,
-            details,
-        };
-        self.record_send_outcome(person, send, answer).await?;
-        let stored = verifications::by_id(&self.db.reader, &id).await?;
-        stored.map(Ok).ok_or(sqlx::Error::RowNotFound)
+        self.record_send_outcome(person, &send, request_event, answer)
+            .await
     }
 
     /// Commits what Plivo answered to a send (first or again).
     async fn record_send_outcome(
         &self,
         person: &Person,
-        send: Send<'_>,
+        send: &Send<'_>,
+        request_event: i64,
         answer: Result<crate::plivo::Started, PlivoError>,
     ) -> Result<Option<String>, sqlx::Error> {
-        let Send {
-            id,
-            number,
-            channel,
-            request_event,
-            details,
-        } = send;
+        let (id, number, channel) = (send.id, send.number.as_str(), send.channel);
+        let details = send.details.clone();
         let now = self.now();
         let mut tx = self.db.writer.begin().await?;
         let message = match answer {
@@ -530,64 +544,22 @@ impl Verifier {
         {
             return Ok(ResendOutcome::Limited(limited));
         }
-        let now = self.now();
         let details = json!({ "channel": channel.as_str(), "resend": true });
-        let mut tx = self.db.writer.begin().await?;
-        verifications::record_send(
-            &mut tx,
-            id,
-            &v.phone_number,
-            person.id,
-            channel.as_str(),
-            &timestamp(now),
-        )
-        .await?;
-        let request_event = audit::append(
-            &mut tx,
-            now,
-            event(
-                &person.actor(),
-                &person.meta,
-                Action::VerificationStarted,
-                Outcome::Requested,
-                id,
-                &v.phone_number,
-            )
-            .with_details(details.clone()),
-        )
-        .await?
-        .id;
-        tx.commit().await?;
         let number = PhoneNumber::from_e164(&v.phone_number)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        let answer = self
-            .plivo
-            .start_verification(&StartVerification {
-                phone_number: number,
-                alias: Some(v.alias.clone()).filter(|a| !a.is_empty()),
-                channel,
-                subaccount: Some(v.subaccount.clone()).filter(|s| !s.is_empty()),
-            })
-            .await;
-        Ok(
-            match self
-                .record_send_outcome(
-                    person,
-                    Send {
-                        id,
-                        number: &v.phone_number,
-                        channel,
-                        request_event,
-                        details,
-                    },
-                    answer,
-                )
-                .await?
-            {
-                None => ResendOutcome::Sent,
-                Some(message) => ResendOutcome::PlivoFailed(message),
-            },
-        )
+        let send = Send {
+            id,
+            number: &number,
+            alias: &v.alias,
+            channel,
+            subaccount: &v.subaccount,
+            details,
+        };
+        let tx = self.db.writer.begin().await?;
+        Ok(match self.send_code(person, tx, send).await? {
+            None => ResendOutcome::Sent,
+            Some(message) => ResendOutcome::PlivoFailed(message),
+        })
     }
 
     /// Ends a pending verification. False if it was no longer pending.
