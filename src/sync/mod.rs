@@ -18,7 +18,7 @@ use crate::{
 pub use sync_runs::Counts;
 
 /// Pages requested at once. The shared rate limiter keeps the total under Plivo's limit.
-pub const PAGES_IN_FLIGHT: usize = 10;
+pub const PAGES_IN_FLIGHT: usize = 20;
 /// A running run that has not written a heartbeat for this long is taken as abandoned.
 pub const STALE_AFTER: time::Duration = time::Duration::minutes(2);
 

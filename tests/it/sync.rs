@@ -219,7 +219,7 @@ async fn a_rate_limited_page_is_waited_out() {
 #[tokio::test]
 async fn only_one_run_at_a_time_across_the_web_app_and_the_command_line() {
     let app = TestApp::spawn().await;
-    app.sandbox().seed(400).await.unwrap();
+    app.sandbox().seed(1000).await.unwrap();
     // Slow enough that the run is still going while the others ask.
     app.sandbox().set_faults(Faults {
         latency_ms: 400,
