@@ -10,7 +10,12 @@ use callerdesk::{
     web::state::AppState,
 };
 use reqwest::{Response, StatusCode, redirect::Policy};
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+};
 use tempfile::TempDir;
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -301,4 +306,43 @@ pub fn location(response: &Response) -> String {
         .get("location")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default()
+}
+
+/// Starts a process and reads its standard output up to the line containing `marker`; the rest
+/// of its output is collected by the returned thread once it exits.
+pub fn spawn_until(
+    command: &mut Command,
+    marker: &str,
+) -> (Child, String, std::thread::JoinHandle<String>) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drained from the start: a full pipe would block the process before it prints `marker`.
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = stderr.read_to_string(&mut all);
+        all
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let line = loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "stopped before {marker:?}: {seen}"
+        );
+        seen.push_str(&line);
+        if line.contains(marker) {
+            break line;
+        }
+    };
+    let rest = std::thread::spawn(move || {
+        let mut all = seen;
+        let _ = stdout.read_to_string(&mut all);
+        all + &errors.join().unwrap_or_default()
+    });
+    (child, line.trim().to_owned(), rest)
 }

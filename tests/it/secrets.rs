@@ -2,55 +2,15 @@
 //! code, password or Plivo auth token may appear in the log, the database file (and its WAL) or
 //! any page served.
 
-use crate::helpers::{Browser, location};
+use crate::helpers::{Browser, location, spawn_until as start};
 use reqwest::StatusCode;
-use std::{
-    io::{BufRead, BufReader, Read},
-    process::{Child, Command, Stdio},
-    thread::JoinHandle,
-};
+use std::process::Command;
 
 const TOKEN: &str = "plivo-secret-token-5f1e2d";
 const AUTH_ID: &str = "MAQWERTYUIOP12345678";
 const ADMIN_PASSWORD: &str = "first admin pass phrase";
 const TEMPORARY: &str = "temporary operator phrase";
 const OPERATOR_PASSWORD: &str = "operator chosen phrase";
-
-/// Starts a process and reads its standard output up to the line containing `marker`; the rest
-/// of its output is collected by the returned thread once it exits.
-fn start(command: &mut Command, marker: &str) -> (Child, String, JoinHandle<String>) {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drained from the start: a full pipe would block the process before it prints `marker`.
-    let mut stderr = child.stderr.take().unwrap();
-    let errors = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = stderr.read_to_string(&mut all);
-        all
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    let line = loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "stopped before {marker:?}: {seen}"
-        );
-        seen.push_str(&line);
-        if line.contains(marker) {
-            break line;
-        }
-    };
-    let rest = std::thread::spawn(move || {
-        let mut all = seen;
-        let _ = stdout.read_to_string(&mut all);
-        all + &errors.join().unwrap_or_default()
-    });
-    (child, line.trim().to_owned(), rest)
-}
 
 /// A code "stands alone" when not part of a longer run of digits or hex, nor a timestamp's
 /// fraction: how it would look if it leaked.

@@ -560,46 +560,18 @@ fn stands_alone_ignores_timestamps_and_longer_numbers() {
 
 #[tokio::test]
 async fn the_code_never_reaches_the_log() {
-    use std::io::{BufRead, BufReader, Read};
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_callerdesk"))
-        .arg("serve")
-        .env("RUST_LOG", "trace")
-        .env("CALLERDESK_LISTEN", "127.0.0.1:0")
-        .env("CALLERDESK_DATABASE", dir.path().join("callerdesk.db"))
-        .env("CALLERDESK_SYNC_INTERVAL", "0")
-        .env_remove("PLIVO_AUTH_ID")
-        .env_remove("PLIVO_AUTH_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drained from the start: a full pipe would block the server before it prints the link.
-    let mut stderr = child.stderr.take().unwrap();
-    let errors = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = stderr.read_to_string(&mut all);
-        all
-    });
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    let setup = loop {
-        let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the server stopped: {seen}"
-        );
-        seen.push_str(&line);
-        if line.contains("/setup?token=") {
-            break line.trim().to_owned();
-        }
-    };
-    let logs = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = stdout.read_to_string(&mut all);
-        all + &errors.join().unwrap_or_default()
-    });
+    let (mut child, setup, logs) = crate::helpers::spawn_until(
+        std::process::Command::new(env!("CARGO_BIN_EXE_callerdesk"))
+            .arg("serve")
+            .env("RUST_LOG", "trace")
+            .env("CALLERDESK_LISTEN", "127.0.0.1:0")
+            .env("CALLERDESK_DATABASE", dir.path().join("callerdesk.db"))
+            .env("CALLERDESK_SYNC_INTERVAL", "0")
+            .env_remove("PLIVO_AUTH_ID")
+            .env_remove("PLIVO_AUTH_TOKEN"),
+        "/setup?token=",
+    );
     let base = setup.split("/setup").next().unwrap().to_owned();
     let token = setup.split("token=").nth(1).unwrap().to_owned();
     let mut browser = Browser::new(&base);
