@@ -327,21 +327,7 @@ impl Verifier {
             return Ok(false);
         }
         let mut tx = self.db.writer.begin().await?;
-        if verifications::finish(&mut tx, &v.id, "expired", None, None, &timestamp(now)).await? {
-            audit::append(
-                &mut tx,
-                now,
-                event(
-                    actor,
-                    meta,
-                    Action::VerificationExpired,
-                    Outcome::Succeeded,
-                    &v.id,
-                    &v.phone_number,
-                ),
-            )
-            .await?;
-        }
+        expire(&mut tx, v, actor, meta, now).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -352,20 +338,7 @@ impl Verifier {
         let mut tx = self.db.writer.begin().await?;
         let overdue = verifications::overdue(&mut tx, &timestamp(now)).await?;
         for v in &overdue {
-            verifications::finish(&mut tx, &v.id, "expired", None, None, &timestamp(now)).await?;
-            audit::append(
-                &mut tx,
-                now,
-                event(
-                    &Actor::system(),
-                    &RequestMeta::default(),
-                    Action::VerificationExpired,
-                    Outcome::Succeeded,
-                    &v.id,
-                    &v.phone_number,
-                ),
-            )
-            .await?;
+            expire(&mut tx, v, &Actor::system(), &RequestMeta::default(), now).await?;
         }
         tx.commit().await?;
         Ok(overdue.len())
@@ -596,6 +569,28 @@ impl Verifier {
         tx.commit().await?;
         Ok(cancelled)
     }
+}
+
+/// Ends a pending verification as expired, with its event (nothing if it was no longer pending).
+async fn expire(
+    conn: &mut sqlx::SqliteConnection,
+    v: &Verification,
+    actor: &Actor,
+    meta: &RequestMeta,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    if verifications::finish(conn, &v.id, "expired", None, None, &timestamp(now)).await? {
+        let expired = event(
+            actor,
+            meta,
+            Action::VerificationExpired,
+            Outcome::Succeeded,
+            &v.id,
+            &v.phone_number,
+        );
+        audit::append(conn, now, expired).await?;
+    }
+    Ok(())
 }
 
 /// Marks overdue verifications expired every `every`, until the task is aborted.

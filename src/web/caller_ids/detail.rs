@@ -43,6 +43,17 @@ pub struct ShowPage {
     plivo_error: Option<String>,
 }
 
+/// The cached caller ID for `number`, if it is current (not removed); otherwise 404.
+async fn current(
+    state: &AppState,
+    number: &PhoneNumber,
+) -> Result<caller_ids::CachedCallerId, AppError> {
+    caller_ids::by_number(&state.db.reader, number.as_str())
+        .await?
+        .filter(|r| r.removed_at.is_none())
+        .ok_or(AppError::NotFound)
+}
+
 /// The number in the path: digits, `+digits` or `%2Bdigits`.
 fn number_from_path(raw: &str) -> Result<PhoneNumber, AppError> {
     PhoneNumber::from_path(raw).map_err(|_| AppError::NotFound)
@@ -171,10 +182,7 @@ pub async fn update(
 ) -> Result<Response, AppError> {
     me.require(Permission::EditCallerId)?;
     let number = number_from_path(&raw)?;
-    let row = caller_ids::by_number(&state.db.reader, number.as_str())
-        .await?
-        .filter(|r| r.removed_at.is_none())
-        .ok_or(AppError::NotFound)?;
+    let row = current(&state, &number).await?;
     let alias = Alias::parse(&form.alias);
     let subaccount = parse_subaccount(&form.subaccount);
     let (alias, subaccount) = match (alias, subaccount) {
@@ -292,10 +300,7 @@ pub async fn confirm_delete(
 ) -> Result<ConfirmDeletePage, AppError> {
     me.require(Permission::DeleteCallerId)?;
     let number = number_from_path(&raw)?;
-    let row = caller_ids::by_number(&state.db.reader, number.as_str())
-        .await?
-        .filter(|r| r.removed_at.is_none())
-        .ok_or(AppError::NotFound)?;
+    let row = current(&state, &number).await?;
     Ok(ConfirmDeletePage {
         chrome: Chrome::for_user(&state, &me, Nav::CallerIds).await?,
         caller: CallerIdView::new(state.clock.now(), &row),
@@ -312,10 +317,7 @@ pub async fn delete(
 ) -> Result<Response, AppError> {
     me.require(Permission::DeleteCallerId)?;
     let number = number_from_path(&raw)?;
-    let row = caller_ids::by_number(&state.db.reader, number.as_str())
-        .await?
-        .filter(|r| r.removed_at.is_none())
-        .ok_or(AppError::NotFound)?;
+    let row = current(&state, &number).await?;
     let details = json!({ "alias": row.alias });
     let request = record_request(
         &state,
