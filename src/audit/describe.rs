@@ -43,7 +43,7 @@ pub fn what(event: &StoredEvent) -> String {
         .unwrap_or_default();
     let username = detail(&details, "username").unwrap_or("someone");
     match event.action.as_str() {
-        "sign_in" => format!("signed in as {username}"),
+        "sign_in" => "signed in".into(),
         "sign_in_throttled" => format!("was refused sign-in as {username} after too many failures"),
         "sign_out" => "signed out".into(),
         "setup_completed" => "set up callerdesk".into(),
@@ -79,7 +79,9 @@ pub fn what(event: &StoredEvent) -> String {
                 if again { "sent again" } else { "sent" }
             )
         }
-        "verification_completed" => "entered the code".into(),
+        // The request is written before Plivo has checked the code, so it cannot say "right".
+        "verification_completed" if event.outcome == "succeeded" => "entered the right code".into(),
+        "verification_completed" => "entered a code".into(),
         "verification_code_rejected" => "entered a wrong code".into(),
         "verification_expired" => {
             "closed the verification: no right code came within 15 minutes".into()

@@ -33,6 +33,11 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../static/app.js"),
     },
     Asset {
+        path: "icon.svg",
+        content_type: "image/svg+xml",
+        bytes: include_bytes!("../../static/icon.svg"),
+    },
+    Asset {
         path: HTMX_FILE,
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../static/vendor/htmx-2.0.11.min.js"),
@@ -49,6 +54,7 @@ pub struct AssetUrls {
     pub css: String,
     pub js: String,
     pub htmx: String,
+    pub icon: String,
     pub htmx_integrity: String,
 }
 
@@ -64,6 +70,7 @@ pub static URLS: LazyLock<AssetUrls> = LazyLock::new(|| AssetUrls {
     css: url("app.css"),
     js: url("app.js"),
     htmx: url(HTMX_FILE),
+    icon: url("icon.svg"),
     htmx_integrity: find(HTMX_FILE)
         .map(|a| {
             format!(

@@ -181,7 +181,7 @@ pub async fn login(
         )
         .await?;
     if user.must_change_password {
-        notify(&session, "Choose a new password to continue.").await?;
+        // The account page itself says why they are there.
         return Ok(Redirect::to("/account").into_response());
     }
     Ok(Redirect::to(&next).into_response())

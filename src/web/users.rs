@@ -23,6 +23,7 @@ use crate::{
     error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
+        format::When,
         layout::{Chrome, Nav, notify},
         state::AppState,
     },
@@ -34,6 +35,7 @@ struct UsersPage {
     chrome: Chrome,
     users: Vec<User>,
     me: i64,
+    now: time::OffsetDateTime,
     roles: [Role; 3],
     form: AddForm,
     username_error: Option<String>,
@@ -51,16 +53,9 @@ pub struct AddForm {
 }
 
 impl UsersPage {
-    /// A stored time as people read it: "26 Nov 2026, 14:05 UTC".
-    fn when(&self, at: &str) -> String {
-        crate::db::parse_timestamp(at)
-            .and_then(|t| {
-                t.format(time::macros::format_description!(
-                    "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
-                ))
-                .ok()
-            })
-            .unwrap_or_else(|| at.to_owned())
+    /// A stored time as "3 minutes ago", with the exact time for a tooltip.
+    fn when(&self, at: &str) -> Option<When> {
+        When::from_stored(self.now, at)
     }
 }
 
@@ -75,6 +70,7 @@ async fn page(
         chrome: Chrome::for_user(state, me, Nav::Users).await?,
         users: users::list(&state.db.reader).await?,
         me: me.user.id,
+        now: state.clock.now(),
         roles: Role::ALL,
         form,
         username_error,
