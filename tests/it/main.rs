@@ -9,6 +9,7 @@ mod access;
 mod audit_log;
 mod audit_review;
 mod auth;
+mod browser;
 mod caller_ids;
 mod cli;
 mod config_errors;
