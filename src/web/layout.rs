@@ -71,7 +71,7 @@ impl Chrome {
             user: None,
             sandbox: state.settings.is_sandbox(),
             csrf: csrf_token(session).await?,
-            notice: session.remove::<String>(NOTICE).await?,
+            notice: take_notice(session).await?,
             nav: Nav::None,
             assets: &URLS,
         })
@@ -112,6 +112,16 @@ pub async fn csrf_token(session: &Session) -> Result<String, AppError> {
     let token = random_token();
     session.insert(CSRF, &token).await?;
     Ok(token)
+}
+
+/// The notice left for this page, if any. Removing marks the session modified, and a modified
+/// session is written to the database, so only remove what is there: a page view with no
+/// notice writes nothing.
+async fn take_notice(session: &Session) -> Result<Option<String>, AppError> {
+    if session.get::<String>(NOTICE).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(session.remove::<String>(NOTICE).await?)
 }
 
 /// Leaves a notice for the next page ("User alice was created.").
