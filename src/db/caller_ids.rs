@@ -22,11 +22,13 @@ pub struct CachedCallerId {
     pub verified_by_name: Option<String>,
     pub verified_at: Option<String>,
     pub updated_at: String,
+    /// "+1 202-555-0143"; empty for rows written before it was stored.
+    pub display: String,
 }
 
 const COLUMNS: &str = "phone_number, alias, country, subaccount, verification_uuid, \
     plivo_created_at, plivo_modified_at, first_seen_at, last_seen_at, removed_at, \
-    verified_by_id, verified_by_name, verified_at, updated_at";
+    verified_by_id, verified_by_name, verified_at, updated_at, display";
 
 /// How the list is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -130,9 +132,32 @@ pub async fn search(
     limit: i64,
     offset: i64,
 ) -> sqlx::Result<(Vec<CachedCallerId>, i64)> {
-    let mut count = QueryBuilder::new("SELECT COUNT(*) FROM caller_ids");
-    search.push_conditions(&mut count);
-    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+    let total: i64 = if search.query.trim().is_empty() && !search.show_removed {
+        // Only country and subaccount filters: the counts kept by triggers answer it.
+        let mut count =
+            QueryBuilder::new("SELECT COALESCE(SUM(current), 0) FROM caller_id_groups WHERE 1 = 1");
+        if let Some(country) = &search.country {
+            count.push(" AND country = ").push_bind(country.as_str());
+        }
+        if let Some(subaccount) = &search.subaccount {
+            count
+                .push(" AND subaccount = ")
+                .push_bind(subaccount.as_str());
+        }
+        count.build_query_scalar().fetch_one(pool).await?
+    } else if !search.show_removed {
+        // The index holding every searched column of the current rows: counting reads it
+        // alone. (SQLite's planner would pick a smaller index and then read every row.)
+        let mut count = QueryBuilder::new(
+            "SELECT COUNT(*) FROM caller_ids INDEXED BY caller_ids_current_by_alias",
+        );
+        search.push_conditions(&mut count);
+        count.build_query_scalar().fetch_one(pool).await?
+    } else {
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM caller_ids");
+        search.push_conditions(&mut count);
+        count.build_query_scalar().fetch_one(pool).await?
+    };
 
     let mut rows = QueryBuilder::new(format!("SELECT {COLUMNS} FROM caller_ids"));
     search.push_conditions(&mut rows);
@@ -155,13 +180,14 @@ pub async fn search_all(pool: &SqlitePool, search: &Search) -> sqlx::Result<Vec<
 
 /// The countries and subaccounts present, for the filters.
 pub async fn facets(pool: &SqlitePool) -> sqlx::Result<(Vec<String>, Vec<String>)> {
+    // caller_id_groups is kept by triggers (migration 0006).
     let countries = sqlx::query_scalar(
-        "SELECT DISTINCT country FROM caller_ids WHERE country != '' AND removed_at IS NULL ORDER BY country",
+        "SELECT DISTINCT country FROM caller_id_groups WHERE country != '' AND current > 0 ORDER BY country",
     )
     .fetch_all(pool)
     .await?;
     let subaccounts = sqlx::query_scalar(
-        "SELECT DISTINCT subaccount FROM caller_ids WHERE subaccount != '' AND removed_at IS NULL ORDER BY subaccount",
+        "SELECT DISTINCT subaccount FROM caller_id_groups WHERE subaccount != '' AND current > 0 ORDER BY subaccount",
     )
     .fetch_all(pool)
     .await?;
@@ -170,7 +196,7 @@ pub async fn facets(pool: &SqlitePool) -> sqlx::Result<(Vec<String>, Vec<String>
 
 /// How many caller IDs are current (not removed).
 pub async fn count_current(pool: &SqlitePool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM caller_ids WHERE removed_at IS NULL")
+    sqlx::query_scalar("SELECT COALESCE(SUM(current), 0) FROM caller_id_groups")
         .fetch_one(pool)
         .await
 }
@@ -212,35 +238,50 @@ pub async fn upsert_seen(
     fields: &PlivoFields,
     now: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO caller_ids (phone_number, digits, national_digits, alias, alias_folded, country,
-             subaccount, verification_uuid, plivo_created_at, plivo_modified_at, first_seen_at,
-             last_seen_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (phone_number) DO UPDATE SET
-             alias = excluded.alias, alias_folded = excluded.alias_folded,
-             country = excluded.country, subaccount = excluded.subaccount,
-             verification_uuid = excluded.verification_uuid,
-             plivo_created_at = excluded.plivo_created_at,
-             plivo_modified_at = excluded.plivo_modified_at,
-             last_seen_at = excluded.last_seen_at, removed_at = NULL,
-             updated_at = excluded.updated_at",
-    )
-    .bind(number.as_str())
-    .bind(number.digits())
-    .bind(number.national_digits())
-    .bind(&fields.alias)
-    .bind(fields.alias.to_lowercase())
-    .bind(&fields.country)
-    .bind(&fields.subaccount)
-    .bind(&fields.verification_uuid)
-    .bind(&fields.plivo_created_at)
-    .bind(&fields.plivo_modified_at)
-    .bind(now)
-    .bind(now)
-    .bind(now)
-    .execute(conn)
-    .await?;
+    upsert_many(conn, &[(number.clone(), fields.clone())], now).await
+}
+
+/// [`upsert_seen`] for many at once, 500 rows per statement (a sync writes thousands).
+pub async fn upsert_many(
+    conn: &mut SqliteConnection,
+    rows: &[(PhoneNumber, PlivoFields)],
+    now: &str,
+) -> sqlx::Result<()> {
+    for batch in rows.chunks(500) {
+        let mut upsert = QueryBuilder::new(
+            "INSERT INTO caller_ids (phone_number, digits, national_digits, alias, alias_folded,
+                 country, subaccount, verification_uuid, plivo_created_at, plivo_modified_at,
+                 first_seen_at, last_seen_at, updated_at, display) ",
+        );
+        upsert.push_values(batch, |mut row, (number, fields)| {
+            row.push_bind(number.as_str().to_owned())
+                .push_bind(number.digits())
+                .push_bind(number.national_digits())
+                .push_bind(fields.alias.clone())
+                .push_bind(fields.alias.to_lowercase())
+                .push_bind(fields.country.clone())
+                .push_bind(fields.subaccount.clone())
+                .push_bind(fields.verification_uuid.clone())
+                .push_bind(fields.plivo_created_at.clone())
+                .push_bind(fields.plivo_modified_at.clone())
+                .push_bind(now.to_owned())
+                .push_bind(now.to_owned())
+                .push_bind(now.to_owned())
+                .push_bind(number.international());
+        });
+        upsert.push(
+            " ON CONFLICT (phone_number) DO UPDATE SET
+                 display = excluded.display,
+                 alias = excluded.alias, alias_folded = excluded.alias_folded,
+                 country = excluded.country, subaccount = excluded.subaccount,
+                 verification_uuid = excluded.verification_uuid,
+                 plivo_created_at = excluded.plivo_created_at,
+                 plivo_modified_at = excluded.plivo_modified_at,
+                 last_seen_at = excluded.last_seen_at, removed_at = NULL,
+                 updated_at = excluded.updated_at",
+        );
+        upsert.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

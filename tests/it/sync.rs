@@ -26,6 +26,25 @@ fn number(s: &str) -> PhoneNumber {
     PhoneNumber::from_e164(s).unwrap()
 }
 
+/// The per-country-and-subaccount counts kept by triggers agree with counting the rows.
+async fn assert_groups_agree(app: &TestApp) {
+    let kept: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT country, subaccount, current FROM caller_id_groups WHERE current != 0 ORDER BY 1, 2",
+    )
+    .fetch_all(&app.state.db.reader)
+    .await
+    .unwrap();
+    let counted: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT country, subaccount, COUNT(*) FROM caller_ids WHERE removed_at IS NULL
+         GROUP BY country, subaccount ORDER BY 1, 2",
+    )
+    .fetch_all(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert!(!counted.is_empty());
+    assert_eq!(kept, counted);
+}
+
 #[tokio::test]
 async fn a_sync_adds_then_notices_changes_removals_and_returns() {
     let app = TestApp::spawn().await;
@@ -37,6 +56,7 @@ async fn a_sync_adds_then_notices_changes_removals_and_returns() {
     );
     assert_eq!(cache(&app).await.len(), 1000);
     assert_eq!(app.count_events("caller_id_added_at_plivo").await, 1000);
+    assert_groups_agree(&app).await;
 
     // Nothing changed at Plivo: nothing to report.
     let quiet = app.sync().await.unwrap();
@@ -73,6 +93,7 @@ async fn a_sync_adds_then_notices_changes_removals_and_returns() {
         ),
         (1, 1, 0)
     );
+    assert_groups_agree(&app).await;
 
     let (details,): (String,) = sqlx::query_as(
         "SELECT details FROM audit_events WHERE action = 'caller_id_changed_at_plivo' AND phone_number = ?",
@@ -111,6 +132,7 @@ async fn a_sync_adds_then_notices_changes_removals_and_returns() {
             .unwrap();
     assert_eq!(row, (None, "Back again".to_owned()));
     assert_eq!(app.count_events("sync_finished").await, 4);
+    assert_groups_agree(&app).await;
 }
 
 #[tokio::test]

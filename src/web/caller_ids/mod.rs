@@ -27,12 +27,15 @@ pub struct CallerIdView {
 
 impl CallerIdView {
     pub fn new(now: time::OffsetDateTime, row: &CachedCallerId) -> Self {
-        let number = PhoneNumber::from_e164(&row.phone_number).ok();
         let when = |t: &Option<String>| t.as_deref().and_then(|t| When::from_stored(now, t));
+        let display = if row.display.is_empty() {
+            PhoneNumber::from_e164(&row.phone_number)
+                .map_or_else(|_| row.phone_number.clone(), |n| n.international())
+        } else {
+            row.display.clone()
+        };
         Self {
-            display: number
-                .as_ref()
-                .map_or_else(|| row.phone_number.clone(), PhoneNumber::international),
+            display,
             digits: row.phone_number.trim_start_matches('+').to_owned(),
             e164: row.phone_number.clone(),
             alias: row.alias.clone(),
