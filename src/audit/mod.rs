@@ -78,67 +78,88 @@ pub fn event_hash(e: &StoredEvent) -> String {
     hex::encode(Sha256::digest(canonical_encoding(e).as_bytes()))
 }
 
-/// Appends `event` to the chain inside the caller's transaction (or on the writer connection).
-/// Callers hold the single writer, so reading the chain's head and inserting can't interleave
-/// with another append.
+/// Appends one event after the current head, in the caller's transaction: the event is stored
+/// exactly when the change it describes is.
 pub async fn append(
     conn: &mut SqliteConnection,
     now: time::OffsetDateTime,
     event: NewEvent,
 ) -> sqlx::Result<StoredEvent> {
+    let mut stored = append_many(conn, now, vec![event]).await?;
+    stored
+        .pop()
+        .ok_or_else(|| sqlx::Error::Protocol("no event was appended".into()))
+}
+
+/// Appends events in order after the current head, in the caller's transaction, with one
+/// statement per [`INSERT_BATCH`] events (a sync records thousands at once).
+pub async fn append_many(
+    conn: &mut SqliteConnection,
+    now: time::OffsetDateTime,
+    events: Vec<NewEvent>,
+) -> sqlx::Result<Vec<StoredEvent>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
     let head: Option<(i64, String)> =
         sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *conn)
             .await?;
-    let (id, prev_hash) = match head {
-        Some((id, hash)) => (id + 1, hash),
-        None => (1, GENESIS_HASH.to_owned()),
-    };
-    let mut stored = StoredEvent {
-        id,
-        occurred_at: timestamp(now),
-        actor_id: event.actor.id,
-        actor_name: event.actor.name,
-        client_ip: event.meta.client_ip,
-        user_agent: event.meta.user_agent,
-        request_id: event.meta.request_id,
-        action: event.action.as_str().to_owned(),
-        phone_number: event.phone_number,
-        verification_id: event.verification_id,
-        outcome: event.outcome.as_str().to_owned(),
-        plivo_api_id: event.plivo_api_id,
-        plivo_status: event.plivo_status.map(i64::from),
-        details: event.details.map(|d| d.to_string()),
-        prev_hash,
-        hash: String::new(),
-    };
-    stored.hash = event_hash(&stored);
-    sqlx::query(
-        "INSERT INTO audit_events (id, occurred_at, actor_id, actor_name, client_ip, user_agent,
-             request_id, action, phone_number, verification_id, outcome, plivo_api_id,
-             plivo_status, details, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(stored.id)
-    .bind(&stored.occurred_at)
-    .bind(stored.actor_id)
-    .bind(&stored.actor_name)
-    .bind(&stored.client_ip)
-    .bind(&stored.user_agent)
-    .bind(&stored.request_id)
-    .bind(&stored.action)
-    .bind(&stored.phone_number)
-    .bind(&stored.verification_id)
-    .bind(&stored.outcome)
-    .bind(&stored.plivo_api_id)
-    .bind(stored.plivo_status)
-    .bind(&stored.details)
-    .bind(&stored.prev_hash)
-    .bind(&stored.hash)
-    .execute(&mut *conn)
-    .await?;
+    let (mut id, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let occurred_at = timestamp(now);
+    let mut stored = Vec::with_capacity(events.len());
+    for event in events {
+        id += 1;
+        let mut next = StoredEvent {
+            id,
+            occurred_at: occurred_at.clone(),
+            actor_id: event.actor.id,
+            actor_name: event.actor.name,
+            client_ip: event.meta.client_ip,
+            user_agent: event.meta.user_agent,
+            request_id: event.meta.request_id,
+            action: event.action.as_str().to_owned(),
+            phone_number: event.phone_number,
+            verification_id: event.verification_id,
+            outcome: event.outcome.as_str().to_owned(),
+            plivo_api_id: event.plivo_api_id,
+            plivo_status: event.plivo_status.map(i64::from),
+            details: event.details.map(|d| d.to_string()),
+            prev_hash,
+            hash: String::new(),
+        };
+        next.hash = event_hash(&next);
+        prev_hash = next.hash.clone();
+        stored.push(next);
+    }
+    for batch in stored.chunks(INSERT_BATCH) {
+        let mut insert =
+            sqlx::QueryBuilder::new(format!("INSERT INTO audit_events ({EVENT_COLUMNS}) "));
+        insert.push_values(batch, |mut row, e| {
+            row.push_bind(e.id)
+                .push_bind(&e.occurred_at)
+                .push_bind(e.actor_id)
+                .push_bind(&e.actor_name)
+                .push_bind(&e.client_ip)
+                .push_bind(&e.user_agent)
+                .push_bind(&e.request_id)
+                .push_bind(&e.action)
+                .push_bind(&e.phone_number)
+                .push_bind(&e.verification_id)
+                .push_bind(&e.outcome)
+                .push_bind(&e.plivo_api_id)
+                .push_bind(e.plivo_status)
+                .push_bind(&e.details)
+                .push_bind(&e.prev_hash)
+                .push_bind(&e.hash);
+        });
+        insert.build().execute(&mut *conn).await?;
+    }
     Ok(stored)
 }
+
+/// Rows per multi-row INSERT: 16 columns × 500 stays far below SQLite's 32,766 variables.
+const INSERT_BATCH: usize = 500;
 
 /// The columns of [`StoredEvent`], in order.
 pub const EVENT_COLUMNS: &str = "id, occurred_at, actor_id, actor_name, client_ip, user_agent, \

@@ -42,27 +42,15 @@ fn changes(old: &CachedCallerId, new: &PlivoFields) -> serde_json::Map<String, s
     map
 }
 
-async fn event(
-    conn: &mut SqliteConnection,
-    now: OffsetDateTime,
-    action: Action,
-    number: &str,
-    details: serde_json::Value,
-) -> sqlx::Result<()> {
-    audit::append(
-        conn,
-        now,
-        NewEvent::new(
-            Actor::system(),
-            &RequestMeta::default(),
-            action,
-            Outcome::Succeeded,
-        )
-        .with_number(number)
-        .with_details(details),
+fn event(action: Action, number: &str, details: serde_json::Value) -> NewEvent {
+    NewEvent::new(
+        Actor::system(),
+        &RequestMeta::default(),
+        action,
+        Outcome::Succeeded,
     )
-    .await?;
-    Ok(())
+    .with_number(number)
+    .with_details(details)
 }
 
 /// Applies `listing`. Rows callerdesk changed after the run started are left alone: the listing
@@ -83,6 +71,9 @@ pub async fn apply(
         |row: &CachedCallerId| parse_timestamp(&row.updated_at).is_some_and(|t| t >= run_started);
     let mut counts = Counts::default();
     let mut listed = HashSet::new();
+    // Collected, then written in a few large statements rather than two per row.
+    let mut upserts = Vec::new();
+    let mut events = Vec::new();
 
     for item in listing {
         let Ok(number) = PhoneNumber::from_path(&item.phone_number) else {
@@ -96,28 +87,22 @@ pub async fn apply(
             json!({ "alias": new.alias, "subaccount": new.subaccount, "country": new.country });
         match cached.get(number.as_str()) {
             None => {
-                caller_ids::upsert_seen(conn, &number, &new, &stamp).await?;
-                event(
-                    conn,
-                    now,
+                events.push(event(
                     Action::CallerIdAddedAtPlivo,
                     number.as_str(),
                     details,
-                )
-                .await?;
+                ));
+                upserts.push((number, new));
                 counts.added += 1;
             }
             Some(row) if changed_since_start(row) => {}
             Some(row) if row.removed_at.is_some() => {
-                caller_ids::upsert_seen(conn, &number, &new, &stamp).await?;
-                event(
-                    conn,
-                    now,
+                events.push(event(
                     Action::CallerIdRestoredAtPlivo,
                     number.as_str(),
                     details,
-                )
-                .await?;
+                ));
+                upserts.push((number, new));
                 counts.restored += 1;
             }
             Some(row) => {
@@ -126,22 +111,20 @@ pub async fn apply(
                     || row.plivo_created_at != new.plivo_created_at
                     || row.plivo_modified_at != new.plivo_modified_at;
                 if !diff.is_empty() {
-                    caller_ids::upsert_seen(conn, &number, &new, &stamp).await?;
-                    event(
-                        conn,
-                        now,
+                    events.push(event(
                         Action::CallerIdChangedAtPlivo,
                         number.as_str(),
                         json!({ "changes": diff }),
-                    )
-                    .await?;
+                    ));
+                    upserts.push((number, new));
                     counts.changed += 1;
                 } else if quiet_change {
-                    caller_ids::upsert_seen(conn, &number, &new, &stamp).await?;
+                    upserts.push((number, new));
                 }
             }
         }
     }
+    caller_ids::upsert_many(conn, &upserts, &stamp).await?;
 
     for row in cached.values() {
         if row.removed_at.is_none()
@@ -149,17 +132,15 @@ pub async fn apply(
             && !changed_since_start(row)
         {
             caller_ids::mark_removed(conn, &row.phone_number, &stamp).await?;
-            event(
-                conn,
-                now,
+            events.push(event(
                 Action::CallerIdRemovedAtPlivo,
                 &row.phone_number,
                 json!({ "alias": row.alias }),
-            )
-            .await?;
+            ));
             counts.removed += 1;
         }
     }
+    audit::append_many(conn, now, events).await?;
     caller_ids::mark_seen(conn, &stamp).await?;
     Ok(counts)
 }
