@@ -45,9 +45,18 @@ pub async fn run(cli: Cli) -> ExitCode {
             database,
             audit_events,
             sandbox_caller_ids,
+            measure_append,
+            writers,
         }) => {
             init_logging("warn,sqlx=error");
-            finish(generate(&database.database, audit_events, sandbox_caller_ids).await)
+            let mut said = generate(&database.database, audit_events, sandbox_caller_ids).await;
+            if measure_append > 0 {
+                said = match said {
+                    Ok(_) => measure(&database.database, measure_append, writers).await,
+                    failed => failed,
+                };
+            }
+            finish(said)
         }
         Some(Command::Sandbox(args)) => {
             init_logging("info,sqlx=warn");
@@ -257,6 +266,17 @@ async fn generate(
     ))
 }
 
+/// The audit append benchmark (`generate --measure-append`).
+async fn measure(database: &Path, events: u64, writers: u64) -> Result<String, String> {
+    let db = Db::open(database).await.map_err(|e| e.to_string())?;
+    let figures =
+        crate::audit::sample::measure_append(&db.writer, events, writers, Clock::system().now())
+            .await
+            .map_err(|e| format!("Appending events failed: {e}."))?;
+    db.close().await;
+    Ok(figures.to_string())
+}
+
 async fn serve(args: ServeArgs) -> ExitCode {
     let settings = match Settings::from_args(&args) {
         Ok(settings) => settings,
@@ -321,6 +341,7 @@ async fn sync(args: ServeArgs) -> ExitCode {
         db: db.clone(),
         plivo,
         clock,
+        pages_in_flight: settings.sync_pages_in_flight,
     };
     let result = syncer
         .run(crate::sync::Trigger::CommandLine, Actor::command_line())

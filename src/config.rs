@@ -47,6 +47,12 @@ pub enum Command {
         /// Caller IDs to make sure the sandbox holds.
         #[arg(long, default_value_t = 0)]
         sandbox_caller_ids: u32,
+        /// Then append this many events one transaction each, timing them (a benchmark).
+        #[arg(long, default_value_t = 0)]
+        measure_append: u64,
+        /// Concurrent writers for --measure-append.
+        #[arg(long, default_value_t = 8)]
+        writers: u64,
     },
     /// Run the Plivo sandbox on its own (for tests and demos).
     Sandbox(SandboxArgs),
@@ -218,6 +224,14 @@ pub struct ServeArgs {
         default_value = "30"
     )]
     pub codes_per_person_per_hour: String,
+    /// Pages of the caller ID list a sync asks Plivo for at once (benchmarks compare with 1).
+    #[arg(
+        long,
+        env = "CALLERDESK_SYNC_PAGES_IN_FLIGHT",
+        default_value = "20",
+        hide = true
+    )]
+    pub sync_pages_in_flight: String,
 }
 
 impl ServeArgs {
@@ -302,6 +316,7 @@ pub struct Settings {
     pub plivo_timeout: Duration,
     pub codes_per_number_per_day: u32,
     pub codes_per_person_per_hour: u32,
+    pub sync_pages_in_flight: usize,
 }
 
 impl Settings {
@@ -339,6 +354,10 @@ impl Settings {
             "CALLERDESK_CODES_PER_PERSON_PER_HOUR",
             &args.codes_per_person_per_hour,
         )?;
+        let sync_pages_in_flight = count(
+            "CALLERDESK_SYNC_PAGES_IN_FLIGHT",
+            &args.sync_pages_in_flight,
+        )? as usize;
         Ok(Self {
             database: args.database.database.clone(),
             listen,
@@ -353,6 +372,7 @@ impl Settings {
             plivo_timeout,
             codes_per_number_per_day,
             codes_per_person_per_hour,
+            sync_pages_in_flight,
         })
     }
 

@@ -88,6 +88,7 @@ impl Application {
             db: db.clone(),
             plivo: plivo.clone(),
             clock: clock.clone(),
+            pages_in_flight: settings.sync_pages_in_flight,
         };
         if let Some(interval) = settings.sync_interval {
             background.push(tokio::spawn(sync::schedule(syncer, interval)));

@@ -94,3 +94,86 @@ pub async fn generate(
     }
     Ok(id)
 }
+
+/// What [`measure_append`] found.
+#[derive(Debug)]
+pub struct AppendFigures {
+    pub events: u64,
+    pub writers: u64,
+    pub seconds: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+impl std::fmt::Display for AppendFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "appended {} events from {} concurrent writers in {:.2} s: {:.0} events/s; \
+             each append (its own transaction, committed) took p50 {:.2} ms, p99 {:.2} ms",
+            self.events,
+            self.writers,
+            self.seconds,
+            self.events as f64 / self.seconds.max(f64::EPSILON),
+            self.p50_ms,
+            self.p99_ms
+        )
+    }
+}
+
+/// Appends `events` events from `writers` concurrent tasks, each in its own committed
+/// transaction on the writer pool, as requests do; times every append.
+pub async fn measure_append(
+    pool: &SqlitePool,
+    events: u64,
+    writers: u64,
+    now: OffsetDateTime,
+) -> sqlx::Result<AppendFigures> {
+    use super::{Action, Actor, NewEvent, Outcome, RequestMeta, append};
+    let writers = writers.max(1);
+    let began = std::time::Instant::now();
+    let tasks = (0..writers).map(|w| {
+        let pool = pool.clone();
+        let share = events / writers + u64::from(w < events % writers);
+        tokio::spawn(async move {
+            let meta = RequestMeta {
+                client_ip: Some("127.0.0.1".into()),
+                user_agent: Some("bench".into()),
+                request_id: None,
+            };
+            let mut took = Vec::with_capacity(usize::try_from(share).unwrap_or(0));
+            for _ in 0..share {
+                let start = std::time::Instant::now();
+                let mut tx = pool.begin().await?;
+                let event = NewEvent::new(
+                    Actor::user(1, "bench"),
+                    &meta,
+                    Action::CallerIdUpdated,
+                    Outcome::Succeeded,
+                )
+                .with_number("+12025550143");
+                append(&mut tx, now, event).await?;
+                tx.commit().await?;
+                took.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, sqlx::Error>(took)
+        })
+    });
+    let mut all = Vec::new();
+    for task in futures_util::future::join_all(tasks).await {
+        all.extend(task.map_err(|e| sqlx::Error::Protocol(e.to_string()))??);
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let i = ((all.len() as f64 * q).ceil() as usize).saturating_sub(1);
+        all.get(i).copied().unwrap_or_default()
+    };
+    Ok(AppendFigures {
+        events,
+        writers,
+        seconds,
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+    })
+}

@@ -5,7 +5,7 @@
 use futures_util::{StreamExt, stream};
 use std::collections::HashSet;
 
-use super::{PAGES_IN_FLIGHT, Syncer};
+use super::Syncer;
 use crate::{
     db::{sync_runs, timestamp},
     plivo::{CallerId, ListPage, ListQuery, PlivoError},
@@ -88,7 +88,7 @@ pub async fn listing(syncer: &Syncer, run_id: i64) -> Result<Vec<CallerId>, List
 
     let mut rest = stream::iter(1..pages)
         .map(|index| page(syncer, index))
-        .buffer_unordered(PAGES_IN_FLIGHT);
+        .buffer_unordered(syncer.pages_in_flight.max(1));
     let mut done = 1u64;
     let mut last_beat = std::time::Instant::now();
     while let Some(result) = rest.next().await {

@@ -17,8 +17,6 @@ use crate::{
 };
 pub use sync_runs::Counts;
 
-/// Pages requested at once. The shared rate limiter keeps the total under Plivo's limit.
-pub const PAGES_IN_FLIGHT: usize = 20;
 /// A running run that has not written a heartbeat for this long is taken as abandoned.
 pub const STALE_AFTER: time::Duration = time::Duration::minutes(2);
 
@@ -86,6 +84,9 @@ pub struct Syncer {
     pub db: Db,
     pub plivo: PlivoClient,
     pub clock: Clock,
+    /// Pages asked for at once (20 unless `CALLERDESK_SYNC_PAGES_IN_FLIGHT` says otherwise);
+    /// the shared rate limiter keeps the total under Plivo's limit whatever this is.
+    pub pages_in_flight: usize,
 }
 
 /// A claimed run, ready to execute.

@@ -33,6 +33,7 @@ impl AppState {
             db: self.db.clone(),
             plivo: self.plivo.clone(),
             clock: self.clock.clone(),
+            pages_in_flight: self.settings.sync_pages_in_flight,
         }
     }
 }

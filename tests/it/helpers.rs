@@ -48,6 +48,7 @@ pub fn serve_args(database: PathBuf) -> ServeArgs {
         plivo_timeout: "10s".into(),
         codes_per_number_per_day: "10".into(),
         codes_per_person_per_hour: "30".into(),
+        sync_pages_in_flight: "20".into(),
     }
 }
 
