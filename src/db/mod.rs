@@ -33,8 +33,12 @@ pub struct Db {
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("The database {path} could not be opened: {}.", explain(.source))]
-    Open { path: String, source: sqlx::Error },
+    #[error("The database {path} could not be opened: {}.", explain(.source, *.read_only))]
+    Open {
+        path: String,
+        source: sqlx::Error,
+        read_only: bool,
+    },
     #[error("The database {path} could not be brought up to date: {source}.")]
     Migrate {
         path: String,
@@ -42,19 +46,51 @@ pub enum OpenError {
     },
 }
 
-/// SQLite's reasons in plain words (the code stays, for searching).
-fn explain(e: &sqlx::Error) -> String {
+/// SQLite's reasons in plain words (the code stays, for searching). `read_only` says whether
+/// the file refused to be opened for writing, which SQLite reports only as "can't open".
+fn explain(e: &sqlx::Error, read_only: bool) -> String {
     let code = match e {
-        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i64>().ok()),
         _ => None,
     };
-    match code.as_deref() {
-        Some("26") => "it is not a SQLite database, or it is damaged (SQLite code 26); nothing was changed".into(),
-        Some("8") | Some("1032") => "the file or its folder is read-only (SQLite code 8)".into(),
-        Some("13") => "the disk is full (SQLite code 13)".into(),
-        Some("14") => "the file can't be created or opened; check that its folder exists and is writable (SQLite code 14)".into(),
+    let Some(code) = code else {
+        return e.to_string();
+    };
+    match (code & 0xff, code) {
+        (26, _) => format!(
+            "it is not a SQLite database, or it is damaged (SQLite code {code}); nothing was changed"
+        ),
+        (8 | 14, _) if read_only => format!(
+            "the file or the file system it is on is read-only (SQLite code {code}); nothing was changed"
+        ),
+        (8, _) => format!("the file or its folder is read-only (SQLite code {code})"),
+        (13, _) => format!("the disk is full (SQLite code {code})"),
+        // SQLITE_IOERR_SHMSIZE: no room for the shared-memory file beside the database.
+        (10, 4874) => format!(
+            "the disk is full: there is no room for the shared-memory file SQLite keeps beside the database (SQLite code {code}); nothing was changed"
+        ),
+        (10, _) => format!(
+            "the disk could not be read or written (SQLite code {code}); check its free space and health"
+        ),
+        (14, _) => format!(
+            "the file can't be created or opened; check that its folder exists and is writable (SQLite code {code})"
+        ),
         _ => e.to_string(),
     }
+}
+
+/// Whether an existing file at `path` refuses to be opened for writing.
+fn refuses_writes(path: &Path) -> bool {
+    path.exists()
+        && std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .is_err_and(|e| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+                )
+            })
 }
 
 impl Db {
@@ -64,6 +100,7 @@ impl Db {
         let open_err = |source| OpenError::Open {
             path: shown.clone(),
             source,
+            read_only: refuses_writes(path),
         };
         let base = SqliteConnectOptions::new()
             .filename(path)

@@ -105,3 +105,106 @@ fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
         .collect();
     assert_eq!(names.len(), 1, "no -wal or -shm files were made: {names:?}");
 }
+
+/// Runs `script` with `sh` in a private mount namespace (so its mounts vanish with it), with
+/// `$BIN` the callerdesk binary and `$SRC` a valid callerdesk database. Root ignores file
+/// permissions, so only a real read-only or full file system shows what callerdesk does.
+fn in_private_mount(script: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source.db");
+    let made = Command::new(env!("CARGO_BIN_EXE_callerdesk"))
+        .args(["user", "add", "ada", "--role", "admin", "--password-stdin"])
+        .env("CALLERDESK_DATABASE", &source)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(b"correct horse battery staple\n")?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(made.success());
+    let mount = dir.path().join("mnt");
+    std::fs::create_dir(&mount).unwrap();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .env("BIN", env!("CARGO_BIN_EXE_callerdesk"))
+        .env("SRC", &source)
+        .env("D", &mount)
+        .env("CALLERDESK_DATABASE", mount.join("callerdesk.db"))
+        .env("CALLERDESK_LISTEN", "127.0.0.1:0")
+        .env("CALLERDESK_SYNC_INTERVAL", "0")
+        .env_remove("PLIVO_AUTH_ID")
+        .env_remove("PLIVO_AUTH_TOKEN")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the script failed: {all}");
+    all
+}
+
+/// The part of `out` after `marker` up to the next line starting with `marker`'s first word.
+fn between<'a>(out: &'a str, start: &str, end: &str) -> &'a str {
+    let from = out.find(start).map_or(0, |i| i + start.len());
+    let to = out[from..].find(end).map_or(out.len(), |i| from + i);
+    out[from..to].trim()
+}
+
+#[test]
+fn a_database_on_a_read_only_file_system_is_refused_untouched() {
+    let out = in_private_mount(
+        r#"set -e
+        mount -t tmpfs -o size=16m tmpfs "$D"
+        cp "$SRC" "$D/callerdesk.db"
+        before=$(sha256sum < "$D/callerdesk.db")
+        mount -o remount,ro "$D"
+        set +e
+        "$BIN" serve > /dev/null 2> "$D.err"
+        code=$?
+        echo "exit: $code"
+        echo "said: $(cat "$D.err")"
+        echo "end"
+        [ "$before" = "$(sha256sum < "$D/callerdesk.db")" ] && echo "untouched: yes"
+        echo "files: $(ls "$D" | tr '\n' ' ')"
+        "#,
+    );
+    assert_ne!(between(&out, "exit:", "\n"), "0", "{out}");
+    let said = between(&out, "said:", "end");
+    assert!(said.contains("read-only"), "{out}");
+    assert_eq!(said.lines().count(), 1, "one sentence: {out}");
+    assert!(out.contains("untouched: yes"), "{out}");
+    assert_eq!(between(&out, "files:", "\n"), "callerdesk.db", "{out}");
+}
+
+#[test]
+fn a_database_on_a_full_disk_is_refused_untouched() {
+    let out = in_private_mount(
+        r#"set -e
+        mount -t tmpfs -o size=2m tmpfs "$D"
+        cp "$SRC" "$D/callerdesk.db"
+        before=$(sha256sum < "$D/callerdesk.db")
+        dd if=/dev/zero of="$D/filler" bs=4k 2> /dev/null || true
+        set +e
+        "$BIN" serve > /dev/null 2> "$D.err"
+        code=$?
+        echo "exit: $code"
+        echo "said: $(cat "$D.err")"
+        echo "end"
+        [ "$before" = "$(sha256sum < "$D/callerdesk.db")" ] && echo "untouched: yes"
+        "#,
+    );
+    assert_ne!(between(&out, "exit:", "\n"), "0", "{out}");
+    let said = between(&out, "said:", "end");
+    assert!(said.contains("disk is full"), "{out}");
+    assert_eq!(said.lines().count(), 1, "one sentence: {out}");
+    assert!(out.contains("untouched: yes"), "{out}");
+}
