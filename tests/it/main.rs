@@ -13,6 +13,7 @@ mod browser;
 mod caller_ids;
 mod cli;
 mod config_errors;
+mod fault_matrix;
 mod helpers;
 mod hostile;
 mod plivo_client;
