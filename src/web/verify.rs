@@ -447,4 +447,37 @@ mod tests {
         assert!(parse_code("123456789").is_err());
         assert!(parse_code("12a456").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_typed_code_is_accepted_as_digits_or_refused_in_words(raw in "\\PC{0,40}|[0-9 \\-]{0,20}") {
+            match parse_code(&raw) {
+                Ok(code) => proptest::prop_assert!(
+                    (4..=8).contains(&code.len()) && code.chars().all(|c| c.is_ascii_digit())
+                ),
+                Err(why) => proptest::prop_assert!(why.ends_with('.')),
+            }
+        }
+
+        /// Any body decodes into the form or is refused with a 4xx, never a panic or a 500.
+        #[test]
+        fn any_form_body_decodes_or_is_refused(body in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            use axum::extract::FromRequest;
+            let runtime = tokio::runtime::Builder::new_current_thread().build().map_err(|e| {
+                proptest::test_runner::TestCaseError::fail(e.to_string())
+            })?;
+            for content_type in ["application/x-www-form-urlencoded", "text/plain"] {
+                let request = axum::http::Request::builder()
+                    .method("POST")
+                    .header("content-type", content_type)
+                    .body(axum::body::Body::from(body.clone()))
+                    .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+                let decoded = runtime.block_on(axum::Form::<StartForm>::from_request(request, &()));
+                if let Err(rejection) = decoded {
+                    let status = axum::response::IntoResponse::into_response(rejection).status();
+                    proptest::prop_assert!(status.is_client_error(), "{status}");
+                }
+            }
+        }
+    }
 }
