@@ -80,7 +80,7 @@ impl Driver {
             .spawn()
             .unwrap();
         let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             let ready = reqwest::get(format!("{url}/status"))
                 .await
@@ -204,7 +204,7 @@ impl Page {
         match self
             .client
             .wait()
-            .at_most(Duration::from_secs(10))
+            .at_most(Duration::from_secs(30))
             .for_element(Locator::Css(css))
             .await
         {
@@ -258,7 +258,7 @@ impl Page {
         let element = self
             .client
             .wait()
-            .at_most(Duration::from_secs(10))
+            .at_most(Duration::from_secs(30))
             .for_element(Locator::XPath(&xpath))
             .await
             .unwrap_or_else(|e| panic!("nothing to click labelled {label:?}: {e}"));
@@ -268,7 +268,7 @@ impl Page {
         element.click().await.unwrap();
         if navigates {
             // Without JavaScript every button and link loads a new page: wait for it.
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let deadline = Instant::now() + Duration::from_secs(30);
             while before.tag_name().await.is_ok() {
                 assert!(
                     Instant::now() < deadline,
@@ -285,7 +285,7 @@ impl Page {
         if !self.javascript {
             return;
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let busy = self
                 .client
@@ -308,7 +308,7 @@ impl Page {
 
     /// Reloads the page until its text contains `text`, as someone waiting for a sync would.
     pub async fn reload_until(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             self.client.refresh().await.unwrap();
             self.settle().await;
@@ -322,7 +322,7 @@ impl Page {
 
     /// Waits until the page's text contains `text`.
     pub async fn wait_for_text(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let body = self.text().await;
             if body.contains(text) {
@@ -382,7 +382,7 @@ impl Page {
 
     /// Waits for a download to finish and returns its file name and contents.
     pub async fn downloaded(&self) -> (String, String) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             let done = std::fs::read_dir(self.downloads.path())
                 .unwrap()
