@@ -1,6 +1,10 @@
 //! A phone number in international (E.164) form: `+` and 7 to 15 digits, the first not zero.
 
-use std::fmt;
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{LazyLock, Mutex},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PhoneNumber(String);
@@ -63,14 +67,29 @@ impl PhoneNumber {
 impl PhoneNumber {
     /// As people read it: `+1 202-555-1234`, `+44 7700 900123` (the digits alone if the
     /// numbering plan doesn't say how to group them).
+    ///
+    /// Remembered per number (up to 10,000 of them): the audit page shows 50 events at a time,
+    /// mostly of the same few numbers, and parsing one with `phonenumber` is its most costly
+    /// step.
     pub fn international(&self) -> String {
-        match phonenumber::parse(None, &self.0) {
+        static SHOWN: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
+        if let Some(shown) = SHOWN.lock().ok().and_then(|m| m.get(&self.0).cloned()) {
+            return shown;
+        }
+        let shown = match phonenumber::parse(None, &self.0) {
             Ok(parsed) => parsed
                 .format()
                 .mode(phonenumber::Mode::International)
                 .to_string(),
             Err(_) => self.0.clone(),
+        };
+        if let Ok(mut memo) = SHOWN.lock() {
+            if memo.len() >= 10_000 {
+                memo.clear();
+            }
+            memo.insert(self.0.clone(), shown.clone());
         }
+        shown
     }
 
     /// The national significant number's digits (`2025551234`), for matching what people type
