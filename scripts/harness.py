@@ -50,6 +50,17 @@ def example_number():
     return f"+1{area}5550{random.randint(100, 199)}"
 
 
+def sandbox_code(page):
+    """The code the sandbox banner of a verification page shows, or None."""
+    found = re.search(r'class="sandbox-code".*?<code>(\d+)</code>', page, re.S)
+    return found.group(1) if found else None
+
+
+def verify_form(number, alias):
+    """The fields of the "Verify a number" form, sending the code by text message."""
+    return {"number": number, "alias": alias, "channel": "sms", "subaccount": ""}
+
+
 class Server:
     """`callerdesk serve` on a database in sandbox mode, without the sync schedule."""
 

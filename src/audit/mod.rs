@@ -132,7 +132,16 @@ pub async fn append_many(
         prev_hash = next.hash.clone();
         stored.push(next);
     }
-    for batch in stored.chunks(INSERT_BATCH) {
+    insert_stored(conn, &stored).await?;
+    Ok(stored)
+}
+
+/// Writes events already numbered and hashed, [`INSERT_BATCH`] to a statement.
+pub(crate) async fn insert_stored(
+    conn: &mut SqliteConnection,
+    events: &[StoredEvent],
+) -> sqlx::Result<()> {
+    for batch in events.chunks(INSERT_BATCH) {
         let mut insert =
             sqlx::QueryBuilder::new(format!("INSERT INTO audit_events ({EVENT_COLUMNS}) "));
         insert.push_values(batch, |mut row, e| {
@@ -155,7 +164,7 @@ pub async fn append_many(
         });
         insert.build().execute(&mut *conn).await?;
     }
-    Ok(stored)
+    Ok(())
 }
 
 /// Rows per multi-row INSERT: 16 columns × 500 stays far below SQLite's 32,766 variables.

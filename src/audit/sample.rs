@@ -35,6 +35,7 @@ pub async fn generate(
     let mut written = 0u64;
     while written < count {
         let mut tx = pool.begin().await?;
+        let mut batch = Vec::new();
         for _ in 0..BATCH.min(count - written) {
             id += 1;
             let n = usize::try_from(written).unwrap_or(0);
@@ -63,33 +64,11 @@ pub async fn generate(
                 hash: String::new(),
             };
             event.hash = event_hash(&event);
-            sqlx::query(
-                "INSERT INTO audit_events (id, occurred_at, actor_id, actor_name, client_ip, user_agent,
-                     request_id, action, phone_number, verification_id, outcome, plivo_api_id,
-                     plivo_status, details, prev_hash, hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(event.id)
-            .bind(&event.occurred_at)
-            .bind(event.actor_id)
-            .bind(&event.actor_name)
-            .bind(&event.client_ip)
-            .bind(&event.user_agent)
-            .bind(&event.request_id)
-            .bind(&event.action)
-            .bind(&event.phone_number)
-            .bind(&event.verification_id)
-            .bind(&event.outcome)
-            .bind(&event.plivo_api_id)
-            .bind(event.plivo_status)
-            .bind(&event.details)
-            .bind(&event.prev_hash)
-            .bind(&event.hash)
-            .execute(&mut *tx)
-            .await?;
-            prev = event.hash;
+            prev = event.hash.clone();
+            batch.push(event);
             written += 1;
         }
+        super::insert_stored(&mut tx, &batch).await?;
         tx.commit().await?;
     }
     Ok(id)

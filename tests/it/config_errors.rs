@@ -106,10 +106,20 @@ fn a_file_that_is_not_sqlite_is_refused_and_left_alone() {
     assert_eq!(names.len(), 1, "no -wal or -shm files were made: {names:?}");
 }
 
-/// Runs `script` with `sh` in a private mount namespace (so its mounts vanish with it), with
-/// `$BIN` the callerdesk binary and `$SRC` a valid callerdesk database. Root ignores file
-/// permissions, so only a real read-only or full file system shows what callerdesk does.
-fn in_private_mount(script: &str) -> String {
+/// What `callerdesk serve` did on a database on a small tmpfs.
+struct OnMount {
+    exit: String,
+    said: String,
+    untouched: bool,
+    files: String,
+    all: String,
+}
+
+/// Copies a valid callerdesk database onto a new tmpfs of `size`, runs `then` (shell) to spoil
+/// the file system, starts `callerdesk serve` on it, and reports. All in a private mount
+/// namespace, so the mount vanishes with it: root ignores file permissions, so only a real
+/// read-only or full file system shows what callerdesk does.
+fn serve_on_mount(size: &str, then: &str) -> OnMount {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source.db");
     let made = Command::new(env!("CARGO_BIN_EXE_callerdesk"))
@@ -131,8 +141,23 @@ fn in_private_mount(script: &str) -> String {
     assert!(made.success());
     let mount = dir.path().join("mnt");
     std::fs::create_dir(&mount).unwrap();
+    let script = format!(
+        r#"set -e
+        mount -t tmpfs -o size={size} tmpfs "$D"
+        cp "$SRC" "$D/callerdesk.db"
+        before=$(sha256sum < "$D/callerdesk.db")
+        {then}
+        set +e
+        "$BIN" serve > /dev/null 2> "$D.err"
+        echo "exit: $?"
+        echo "said: $(cat "$D.err")"
+        echo "end"
+        [ "$before" = "$(sha256sum < "$D/callerdesk.db")" ] && echo "untouched: yes"
+        echo "files: $(ls "$D" | grep -v filler | tr '\n' ' ')"
+        "#
+    );
     let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
         .env("BIN", env!("CARGO_BIN_EXE_callerdesk"))
         .env("SRC", &source)
         .env("D", &mount)
@@ -149,10 +174,16 @@ fn in_private_mount(script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "the script failed: {all}");
-    all
+    OnMount {
+        exit: between(&all, "exit:", "\n").to_owned(),
+        said: between(&all, "said:", "end").to_owned(),
+        untouched: all.contains("untouched: yes"),
+        files: between(&all, "files:", "\n").to_owned(),
+        all,
+    }
 }
 
-/// The part of `out` after `marker` up to the next line starting with `marker`'s first word.
+/// The text of `out` between `start` and the next `end`, trimmed.
 fn between<'a>(out: &'a str, start: &str, end: &str) -> &'a str {
     let from = out.find(start).map_or(0, |i| i + start.len());
     let to = out[from..].find(end).map_or(out.len(), |i| from + i);
@@ -161,50 +192,22 @@ fn between<'a>(out: &'a str, start: &str, end: &str) -> &'a str {
 
 #[test]
 fn a_database_on_a_read_only_file_system_is_refused_untouched() {
-    let out = in_private_mount(
-        r#"set -e
-        mount -t tmpfs -o size=16m tmpfs "$D"
-        cp "$SRC" "$D/callerdesk.db"
-        before=$(sha256sum < "$D/callerdesk.db")
-        mount -o remount,ro "$D"
-        set +e
-        "$BIN" serve > /dev/null 2> "$D.err"
-        code=$?
-        echo "exit: $code"
-        echo "said: $(cat "$D.err")"
-        echo "end"
-        [ "$before" = "$(sha256sum < "$D/callerdesk.db")" ] && echo "untouched: yes"
-        echo "files: $(ls "$D" | tr '\n' ' ')"
-        "#,
-    );
-    assert_ne!(between(&out, "exit:", "\n"), "0", "{out}");
-    let said = between(&out, "said:", "end");
-    assert!(said.contains("read-only"), "{out}");
-    assert_eq!(said.lines().count(), 1, "one sentence: {out}");
-    assert!(out.contains("untouched: yes"), "{out}");
-    assert_eq!(between(&out, "files:", "\n"), "callerdesk.db", "{out}");
+    let out = serve_on_mount("16m", r#"mount -o remount,ro "$D""#);
+    assert_ne!(out.exit, "0", "{}", out.all);
+    assert!(out.said.contains("read-only"), "{}", out.all);
+    assert_eq!(out.said.lines().count(), 1, "one sentence: {}", out.all);
+    assert!(out.untouched, "{}", out.all);
+    assert_eq!(out.files, "callerdesk.db", "{}", out.all);
 }
 
 #[test]
 fn a_database_on_a_full_disk_is_refused_untouched() {
-    let out = in_private_mount(
-        r#"set -e
-        mount -t tmpfs -o size=2m tmpfs "$D"
-        cp "$SRC" "$D/callerdesk.db"
-        before=$(sha256sum < "$D/callerdesk.db")
-        dd if=/dev/zero of="$D/filler" bs=4k 2> /dev/null || true
-        set +e
-        "$BIN" serve > /dev/null 2> "$D.err"
-        code=$?
-        echo "exit: $code"
-        echo "said: $(cat "$D.err")"
-        echo "end"
-        [ "$before" = "$(sha256sum < "$D/callerdesk.db")" ] && echo "untouched: yes"
-        "#,
+    let out = serve_on_mount(
+        "2m",
+        r#"dd if=/dev/zero of="$D/filler" bs=4k 2> /dev/null || true"#,
     );
-    assert_ne!(between(&out, "exit:", "\n"), "0", "{out}");
-    let said = between(&out, "said:", "end");
-    assert!(said.contains("disk is full"), "{out}");
-    assert_eq!(said.lines().count(), 1, "one sentence: {out}");
-    assert!(out.contains("untouched: yes"), "{out}");
+    assert_ne!(out.exit, "0", "{}", out.all);
+    assert!(out.said.contains("disk is full"), "{}", out.all);
+    assert_eq!(out.said.lines().count(), 1, "one sentence: {}", out.all);
+    assert!(out.untouched, "{}", out.all);
 }

@@ -309,6 +309,20 @@ pub fn location(response: &Response) -> String {
         .unwrap_or_default()
 }
 
+/// `callerdesk serve` (the real binary) in sandbox mode on `database`, any free port, no sync
+/// schedule.
+pub fn serve_in_sandbox(database: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_callerdesk"));
+    command
+        .arg("serve")
+        .env("CALLERDESK_LISTEN", "127.0.0.1:0")
+        .env("CALLERDESK_DATABASE", database)
+        .env("CALLERDESK_SYNC_INTERVAL", "0")
+        .env_remove("PLIVO_AUTH_ID")
+        .env_remove("PLIVO_AUTH_TOKEN");
+    command
+}
+
 /// Starts a process and reads its standard output up to the line containing `marker`; the rest
 /// of its output is collected by the returned thread once it exits.
 pub fn spawn_until(

@@ -562,14 +562,8 @@ fn stands_alone_ignores_timestamps_and_longer_numbers() {
 async fn the_code_never_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, setup, logs) = crate::helpers::spawn_until(
-        std::process::Command::new(env!("CARGO_BIN_EXE_callerdesk"))
-            .arg("serve")
-            .env("RUST_LOG", "trace")
-            .env("CALLERDESK_LISTEN", "127.0.0.1:0")
-            .env("CALLERDESK_DATABASE", dir.path().join("callerdesk.db"))
-            .env("CALLERDESK_SYNC_INTERVAL", "0")
-            .env_remove("PLIVO_AUTH_ID")
-            .env_remove("PLIVO_AUTH_TOKEN"),
+        crate::helpers::serve_in_sandbox(&dir.path().join("callerdesk.db"))
+            .env("RUST_LOG", "trace"),
         "/setup?token=",
     );
     let base = setup.split("/setup").next().unwrap().to_owned();

@@ -3,8 +3,8 @@
 //! trail found and exported by an auditor. Once with JavaScript, once without.
 
 use super::{Driver, ENTER, Page};
-use crate::helpers::spawn_until;
-use std::process::{Child, Command};
+use crate::helpers::{serve_in_sandbox, spawn_until};
+use std::process::Child;
 use tempfile::TempDir;
 
 const ADMIN_PASSWORD: &str = "first admin pass phrase";
@@ -24,13 +24,7 @@ impl Server {
     fn start() -> Self {
         let dir = TempDir::new().unwrap();
         let (process, line, _rest) = spawn_until(
-            Command::new(env!("CARGO_BIN_EXE_callerdesk"))
-                .arg("serve")
-                .env("CALLERDESK_LISTEN", "127.0.0.1:0")
-                .env("CALLERDESK_DATABASE", dir.path().join("callerdesk.db"))
-                .env("CALLERDESK_SYNC_INTERVAL", "0")
-                .env_remove("PLIVO_AUTH_ID")
-                .env_remove("PLIVO_AUTH_TOKEN"),
+            &mut serve_in_sandbox(&dir.path().join("callerdesk.db")),
             "/setup?token=",
         );
         let setup_link = line.trim().to_owned();
