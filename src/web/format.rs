@@ -40,12 +40,12 @@ pub fn exact(t: OffsetDateTime) -> String {
     .unwrap_or_default()
 }
 
-/// A stored time shown both ways: (relative, exact, machine-readable).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored time shown both ways: relative to now, exact, and machine-readable. Each form is
+/// made only when a page prints it (a list of 50 rows prints one of its four times).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct When {
-    pub ago: String,
-    pub exact: String,
-    pub iso: String,
+    now: OffsetDateTime,
+    at: OffsetDateTime,
 }
 
 impl When {
@@ -54,12 +54,23 @@ impl When {
         Some(Self::from_time(now, t))
     }
 
-    pub fn from_time(now: OffsetDateTime, t: OffsetDateTime) -> Self {
-        Self {
-            ago: relative(now, t),
-            exact: exact(t),
-            iso: crate::db::timestamp(t),
-        }
+    pub fn from_time(now: OffsetDateTime, at: OffsetDateTime) -> Self {
+        Self { now, at }
+    }
+
+    /// "3 minutes ago"
+    pub fn ago(&self) -> String {
+        relative(self.now, self.at)
+    }
+
+    /// "26 Nov 2026, 14:05 UTC"
+    pub fn exact(&self) -> String {
+        exact(self.at)
+    }
+
+    /// "2026-11-26T14:05:00.000000Z", for `<time datetime>`.
+    pub fn iso(&self) -> String {
+        crate::db::timestamp(self.at)
     }
 }
 
