@@ -5,10 +5,12 @@ use axum::Router;
 use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
-use tower_sessions_sqlx_store::SqliteStore;
 
 use crate::{
-    auth::session::random_token,
+    auth::{
+        session::random_token,
+        store::{self, SqliteSessions},
+    },
     clock::Clock,
     config::{AuthToken, PlivoMode, Settings},
     db::{self, Db},
@@ -62,10 +64,10 @@ impl Application {
             .clone()
             .map_or_else(SetupGate::closed, SetupGate::open);
 
-        let store = SqliteStore::new(db.writer.clone());
+        let sqlite_sessions = SqliteSessions::new(db.reader.clone(), db.writer.clone());
         let idle =
             time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::MINUTE * 30);
-        let sessions = SessionManagerLayer::new(store.clone())
+        let sessions = SessionManagerLayer::new(store::store(sqlite_sessions.clone()))
             .with_name(SESSION_COOKIE)
             .with_http_only(true)
             .with_same_site(SameSite::Strict)
@@ -73,7 +75,7 @@ impl Application {
             .with_expiry(Expiry::OnInactivity(idle));
         let expired_sessions = tokio::spawn(async move {
             use tower_sessions::ExpiredDeletion;
-            if let Err(e) = store
+            if let Err(e) = sqlite_sessions
                 .continuously_delete_expired(tokio::time::Duration::from_secs(600))
                 .await
             {
