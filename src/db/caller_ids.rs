@@ -1,7 +1,7 @@
 //! The cache of verified caller IDs: search for the list page, one number for its page, and the
 //! writes that verification, editing, deleting and the sync make.
 
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 
 use crate::domain::PhoneNumber;
 
@@ -194,7 +194,7 @@ impl Search {
 
 /// One page of the search and the number of matches.
 pub async fn search(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     search: &Search,
     limit: i64,
     offset: i64,
@@ -213,7 +213,7 @@ pub async fn search(
                 .push(" AND subaccount = ")
                 .push_bind(subaccount.as_str());
         }
-        count.build_query_scalar().fetch_one(pool).await?
+        count.build_query_scalar().fetch_one(&mut *conn).await?
     } else if let Some(matches) = trigram.as_deref() {
         let (total, current): (i64, i64) =
             if search.country.is_none() && search.subaccount.is_none() {
@@ -223,7 +223,7 @@ pub async fn search(
                      FROM caller_ids_search WHERE caller_ids_search MATCH ?",
                 )
                 .bind(matches)
-                .fetch_one(pool)
+                .fetch_one(&mut *conn)
                 .await?
             } else {
                 let mut count = QueryBuilder::new(
@@ -231,7 +231,7 @@ pub async fn search(
                      FROM caller_ids",
                 );
                 search.push_conditions(&mut count, TextBy::Index(matches));
-                count.build_query_as().fetch_one(pool).await?
+                count.build_query_as().fetch_one(&mut *conn).await?
             };
         // The page's rows: reading the rows in the page's order and testing each stops once
         // the page is full, which wins when matches are dense; fetching the matches from the
@@ -250,11 +250,11 @@ pub async fn search(
             "SELECT COUNT(*) FROM caller_ids INDEXED BY caller_ids_current_by_alias",
         );
         search.push_conditions(&mut count, TextBy::Like);
-        count.build_query_scalar().fetch_one(pool).await?
+        count.build_query_scalar().fetch_one(&mut *conn).await?
     } else {
         let mut count = QueryBuilder::new("SELECT COUNT(*) FROM caller_ids");
         search.push_conditions(&mut count, TextBy::Like);
-        count.build_query_scalar().fetch_one(pool).await?
+        count.build_query_scalar().fetch_one(&mut *conn).await?
     };
 
     let mut rows = QueryBuilder::new(format!("SELECT {COLUMNS} FROM caller_ids"));
@@ -264,7 +264,7 @@ pub async fn search(
         .push_bind(limit)
         .push(" OFFSET ")
         .push_bind(offset);
-    let rows = rows.build_query_as().fetch_all(pool).await?;
+    let rows = rows.build_query_as().fetch_all(&mut *conn).await?;
     Ok((rows, total))
 }
 
@@ -277,26 +277,21 @@ pub async fn search_all(pool: &SqlitePool, search: &Search) -> sqlx::Result<Vec<
 }
 
 /// The countries and subaccounts present, for the filters.
-pub async fn facets(pool: &SqlitePool) -> sqlx::Result<(Vec<String>, Vec<String>)> {
+pub async fn facets(db: impl SqliteExecutor<'_>) -> sqlx::Result<(Vec<String>, Vec<String>)> {
     // caller_id_groups is kept by triggers (migration 0006).
-    let countries = sqlx::query_scalar(
-        "SELECT DISTINCT country FROM caller_id_groups WHERE country != '' AND current > 0 ORDER BY country",
+    let rows: Vec<(bool, String)> = sqlx::query_as(
+        "SELECT DISTINCT 1, country FROM caller_id_groups WHERE country != '' AND current > 0
+         UNION ALL
+         SELECT DISTINCT 0, subaccount FROM caller_id_groups WHERE subaccount != '' AND current > 0
+         ORDER BY 1, 2",
     )
-    .fetch_all(pool)
+    .fetch_all(db)
     .await?;
-    let subaccounts = sqlx::query_scalar(
-        "SELECT DISTINCT subaccount FROM caller_id_groups WHERE subaccount != '' AND current > 0 ORDER BY subaccount",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok((countries, subaccounts))
-}
-
-/// How many caller IDs are current (not removed).
-pub async fn count_current(pool: &SqlitePool) -> sqlx::Result<i64> {
-    sqlx::query_scalar("SELECT COALESCE(SUM(current), 0) FROM caller_id_groups")
-        .fetch_one(pool)
-        .await
+    let (countries, subaccounts): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(c, _)| *c);
+    Ok((
+        countries.into_iter().map(|(_, c)| c).collect(),
+        subaccounts.into_iter().map(|(_, s)| s).collect(),
+    ))
 }
 
 pub async fn by_number(
@@ -546,9 +541,9 @@ mod tests {
                 }
                 let total = i64::try_from(by_rows.len()).unwrap();
                 for offset in [0, 50] {
-                    let (page, count) = super::search(&db.reader, &search, 50, offset)
-                        .await
-                        .unwrap();
+                    let mut conn = db.reader.acquire().await.unwrap();
+                    let (page, count) =
+                        super::search(&mut conn, &search, 50, offset).await.unwrap();
                     assert_eq!(count, total, "{query:?}");
                     let numbers: Vec<_> = page.into_iter().map(|r| r.phone_number).collect();
                     let expected: Vec<_> = by_rows

@@ -2,7 +2,7 @@
 //! claiming a run is one INSERT that either wins or finds the run already going, whichever
 //! process (web app or command line) asks.
 
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor, SqlitePool};
 
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct SyncRun {
@@ -152,17 +152,55 @@ pub async fn running(pool: &SqlitePool) -> sqlx::Result<Option<SyncRun>> {
     .await
 }
 
-/// The most recent finished run, and the most recent successful one.
-pub async fn latest(pool: &SqlitePool) -> sqlx::Result<(Option<SyncRun>, Option<SyncRun>)> {
-    let last = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM sync_runs WHERE status != 'running' ORDER BY id DESC LIMIT 1"
+/// What the status area shows, read in one query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// The run going now, if any.
+    pub running: Option<SyncRun>,
+    /// The most recent finished run.
+    pub last: Option<SyncRun>,
+    /// The most recent successful run.
+    pub succeeded: Option<SyncRun>,
+    /// How many caller IDs are current.
+    pub current: i64,
+}
+
+#[derive(FromRow)]
+struct SummaryRow {
+    #[sqlx(flatten)]
+    run: SyncRun,
+    current: i64,
+}
+
+/// The running run, the most recent finished one and the most recent successful one (each
+/// row at most once), and the count of current caller IDs (kept by triggers).
+pub async fn summary(db: impl SqliteExecutor<'_>) -> sqlx::Result<Summary> {
+    let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS},
+             (SELECT COALESCE(SUM(current), 0) FROM caller_id_groups) AS current
+         FROM sync_runs WHERE id IN (
+             (SELECT id FROM sync_runs WHERE status = 'running'),
+             (SELECT id FROM sync_runs WHERE status != 'running' ORDER BY id DESC LIMIT 1),
+             (SELECT id FROM sync_runs WHERE status = 'succeeded' ORDER BY id DESC LIMIT 1))
+         ORDER BY id DESC"
     ))
-    .fetch_optional(pool)
+    .fetch_all(db)
     .await?;
-    let succeeded = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM sync_runs WHERE status = 'succeeded' ORDER BY id DESC LIMIT 1"
-    ))
-    .fetch_optional(pool)
-    .await?;
-    Ok((last, succeeded))
+    let mut summary = Summary {
+        current: rows.first().map_or(0, |r| r.current),
+        ..Summary::default()
+    };
+    for SummaryRow { run, .. } in rows {
+        if run.status == "running" {
+            summary.running = Some(run);
+            continue;
+        }
+        if run.status == "succeeded" && summary.succeeded.is_none() {
+            summary.succeeded = Some(run.clone());
+        }
+        if summary.last.is_none() {
+            summary.last = Some(run);
+        }
+    }
+    Ok(summary)
 }

@@ -73,12 +73,15 @@ pub async fn by_id(
 }
 
 /// Pending verifications not yet past their expiry, oldest first.
-pub async fn pending(pool: &SqlitePool, now: &str) -> sqlx::Result<Vec<Verification>> {
+pub async fn pending(
+    db: impl sqlx::SqliteExecutor<'_>,
+    now: &str,
+) -> sqlx::Result<Vec<Verification>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM verifications WHERE status = 'pending' AND expires_at > ? ORDER BY started_at"
     ))
     .bind(now)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }
 

@@ -8,9 +8,10 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
+use sqlx::SqliteExecutor;
 
 use crate::{
-    db::{caller_ids, sync_runs},
+    db::sync_runs,
     domain::Permission,
     error::AppError,
     sync::SyncError,
@@ -51,9 +52,14 @@ pub struct SyncStatus {
 }
 
 impl SyncStatus {
-    pub async fn load(state: &AppState, me: &CurrentUser, csrf: String) -> Result<Self, AppError> {
+    pub async fn load(
+        state: &AppState,
+        db: impl SqliteExecutor<'_>,
+        me: &CurrentUser,
+        csrf: String,
+    ) -> Result<Self, AppError> {
         Ok(Self {
-            view: view(state).await?,
+            view: view(state, db).await?,
             can_sync: me.role().can(Permission::SyncNow),
             csrf,
             message: None,
@@ -68,9 +74,15 @@ impl SyncStatus {
     }
 }
 
-pub async fn view(state: &AppState) -> Result<SyncView, AppError> {
+pub async fn view(state: &AppState, db: impl SqliteExecutor<'_>) -> Result<SyncView, AppError> {
     let now = state.clock.now();
-    if let Some(run) = sync_runs::running(&state.db.reader).await? {
+    let sync_runs::Summary {
+        running,
+        last,
+        succeeded,
+        current,
+    } = sync_runs::summary(db).await?;
+    if let Some(run) = running {
         return Ok(SyncView::Running {
             run_id: run.id,
             pages_done: run.pages_done,
@@ -79,14 +91,12 @@ pub async fn view(state: &AppState) -> Result<SyncView, AppError> {
             started: When::from_stored(now, &run.started_at),
         });
     }
-    let (last, succeeded) = sync_runs::latest(&state.db.reader).await?;
-    let count = caller_ids::count_current(&state.db.reader).await?;
     let last_success = succeeded.and_then(|run| {
         let when = When::from_stored(now, run.finished_at.as_deref().unwrap_or(&run.started_at))?;
-        let n = thousands(count);
+        let n = thousands(current);
         Some((
             when,
-            format!("{n} caller ID{}", if count == 1 { "" } else { "s" }),
+            format!("{n} caller ID{}", if current == 1 { "" } else { "s" }),
         ))
     });
     let last_failure = last.filter(|run| run.status == "failed").and_then(|run| {
@@ -130,7 +140,7 @@ pub async fn start(
     };
     if is_htmx(&headers) {
         let csrf = crate::web::layout::csrf_token(&me.session).await?;
-        let mut status = SyncStatus::load(&state, &me, csrf).await?;
+        let mut status = SyncStatus::load(&state, &state.db.reader, &me, csrf).await?;
         status.message = message;
         return Ok(status.into_response());
     }
@@ -157,7 +167,7 @@ pub async fn status(
 ) -> Result<Response, AppError> {
     me.require(Permission::ViewCallerIds)?;
     let csrf = crate::web::layout::csrf_token(&me.session).await?;
-    let status = SyncStatus::load(&state, &me, csrf).await?;
+    let status = SyncStatus::load(&state, &state.db.reader, &me, csrf).await?;
     let finished = query.watching.is_some() && status.running_id() != query.watching;
     let mut response = status.into_response();
     if finished {

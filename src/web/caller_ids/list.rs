@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
+use sqlx::SqliteConnection;
 
 use super::CallerIdView;
 use crate::{
@@ -161,13 +162,13 @@ pub struct ListPage {
 
 async fn results(
     state: &AppState,
+    db: &mut SqliteConnection,
     me: &CurrentUser,
     params: ListParams,
 ) -> Result<Results, AppError> {
     let search = params.search();
     let page = params.page();
-    let (rows, total) =
-        caller_ids::search(&state.db.reader, &search, PER_PAGE, (page - 1) * PER_PAGE).await?;
+    let (rows, total) = caller_ids::search(db, &search, PER_PAGE, (page - 1) * PER_PAGE).await?;
     let now = state.clock.now();
     let last_page = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
     Ok(Results {
@@ -193,7 +194,10 @@ pub async fn show(
     Query(params): Query<ListParams>,
 ) -> Result<Response, AppError> {
     me.require(Permission::ViewCallerIds)?;
-    let results = results(&state, &me, params).await?;
+    // One connection for the page's queries: each trip through the pool costs a hand-off to
+    // the connection's thread and another to check the connection on its way back.
+    let mut db = state.db.reader.acquire().await?;
+    let results = results(&state, &mut db, &me, params).await?;
     let wants_results = headers.contains_key("hx-request")
         && !headers.contains_key("hx-history-restore-request")
         && headers.get("hx-target").is_some_and(|t| t == "results");
@@ -201,9 +205,9 @@ pub async fn show(
         results.into_response()
     } else {
         let chrome = Chrome::for_user(&state, &me, Nav::CallerIds).await?;
-        let (countries, subaccounts) = caller_ids::facets(&state.db.reader).await?;
+        let (countries, subaccounts) = caller_ids::facets(&mut *db).await?;
         let now = state.clock.now();
-        let pending = verifications::pending(&state.db.reader, &crate::db::timestamp(now))
+        let pending = verifications::pending(&mut *db, &crate::db::timestamp(now))
             .await?
             .into_iter()
             .filter_map(|v| {
@@ -219,7 +223,7 @@ pub async fn show(
             .collect();
         ListPage {
             pending,
-            sync: SyncStatus::load(&state, &me, chrome.csrf.clone()).await?,
+            sync: SyncStatus::load(&state, &mut *db, &me, chrome.csrf.clone()).await?,
             chrome,
             results,
             countries,
