@@ -4,8 +4,8 @@ use serde_json::Value;
 
 use super::StoredEvent;
 
-fn detail<'a>(details: &'a Option<Value>, key: &str) -> Option<&'a str> {
-    details.as_ref()?.get(key)?.as_str()
+fn detail<'a>(details: Option<&'a Value>, key: &str) -> Option<&'a str> {
+    details?.get(key)?.as_str()
 }
 
 /// "alias Front desk → Reception, subaccount (none) → SA…"
@@ -30,18 +30,14 @@ pub fn changes_text(changes: &Value) -> String {
         .join(", ")
 }
 
-/// What happened, without the actor: "changed at Plivo: name Old → New".
-pub fn what(event: &StoredEvent) -> String {
-    let details: Option<Value> = event
-        .details
-        .as_deref()
-        .and_then(|d| serde_json::from_str(d).ok());
+/// What happened, without the actor: "changed at Plivo: name Old → New". `details` is the
+/// event's details, parsed.
+pub fn what(event: &StoredEvent, details: Option<&Value>) -> String {
     let changes = details
-        .as_ref()
         .and_then(|d| d.get("changes"))
         .map(changes_text)
         .unwrap_or_default();
-    let username = detail(&details, "username").unwrap_or("someone");
+    let username = detail(details, "username").unwrap_or("someone");
     match event.action.as_str() {
         "sign_in" => "signed in".into(),
         "sign_in_throttled" => format!("was refused sign-in as {username} after too many failures"),
@@ -50,8 +46,8 @@ pub fn what(event: &StoredEvent) -> String {
         "user_created" => format!("added the user {username}"),
         "user_role_changed" => format!(
             "changed {username}'s role from {} to {}",
-            detail(&details, "old").unwrap_or("?"),
-            detail(&details, "new").unwrap_or("?")
+            detail(details, "old").unwrap_or("?"),
+            detail(details, "new").unwrap_or("?")
         ),
         "user_password_reset" => format!("reset {username}'s password"),
         "password_changed" => "changed their password".into(),
@@ -65,12 +61,11 @@ pub fn what(event: &StoredEvent) -> String {
         "caller_id_updated" => format!("edited the caller ID: {changes}"),
         "caller_id_deleted" => "deleted the caller ID".into(),
         "verification_started" => {
-            let channel = match detail(&details, "channel") {
+            let channel = match detail(details, "channel") {
                 Some("call") => "phone call",
                 _ => "text message",
             };
             let again = details
-                .as_ref()
                 .and_then(|d| d.get("resend"))
                 .and_then(Value::as_bool)
                 == Some(true);
@@ -90,7 +85,6 @@ pub fn what(event: &StoredEvent) -> String {
         "audit_exported" => format!(
             "exported the audit log ({} events)",
             details
-                .as_ref()
                 .and_then(|d| d.get("rows"))
                 .and_then(Value::as_u64)
                 .unwrap_or(0)
@@ -100,8 +94,12 @@ pub fn what(event: &StoredEvent) -> String {
 }
 
 /// The whole sentence for the audit page: what happened and to which number.
-pub fn sentence(event: &StoredEvent, number_display: Option<&str>) -> String {
-    let what = what(event);
+pub fn sentence(
+    event: &StoredEvent,
+    details: Option<&Value>,
+    number_display: Option<&str>,
+) -> String {
+    let what = what(event, details);
     match number_display {
         Some(number) if event.action.starts_with("verification") => match event.action.as_str() {
             "verification_started" => format!("{what} to {number}"),

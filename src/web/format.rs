@@ -34,10 +34,18 @@ pub fn relative(now: OffsetDateTime, then: OffsetDateTime) -> String {
 
 /// "26 Nov 2026, 14:05 UTC"
 pub fn exact(t: OffsetDateTime) -> String {
-    t.format(time::macros::format_description!(
-        "[day padding:none] [month repr:short] [year], [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{} {} {}, {:02}:{:02} UTC",
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month()) - 1)],
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 /// A stored time shown both ways: relative to now, exact, and machine-readable. Each form is
@@ -116,6 +124,14 @@ mod tests {
         assert_eq!(
             exact(datetime!(2026-11-26 14:05 UTC)),
             "26 Nov 2026, 14:05 UTC"
+        );
+        assert_eq!(
+            exact(datetime!(2027-01-05 03:07 UTC)),
+            "5 Jan 2027, 03:07 UTC"
+        );
+        assert_eq!(
+            exact(datetime!(2026-12-31 23:30 -01:00)),
+            "1 Jan 2027, 00:30 UTC"
         );
     }
 
