@@ -59,6 +59,11 @@ pub async fn id_range(pool: &SqlitePool, filter: &Filter) -> sqlx::Result<Option
     Ok(Some((lo, hi)))
 }
 
+/// Events on one page of the audit log: as many as the caller ID list shows. Each event is a
+/// sentence with its details and hashes; at 100 a page, rendering them put the page's p99 over
+/// 20 ms under 16 connections at 1,000,000 events (BENCHMARKS.md).
+pub const PAGE_SIZE: i64 = 50;
+
 fn push_conditions<'a>(
     q: &mut QueryBuilder<'a, Sqlite>,
     filter: &'a Filter,
@@ -98,11 +103,11 @@ pub fn page_sql(
     if let Some(before) = before {
         q.push(" AND id < ").push_bind(before);
     }
-    q.push(" ORDER BY id DESC LIMIT ").push_bind(100i64);
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(PAGE_SIZE);
     q
 }
 
-/// Up to 100 events matching `filter`, newest first, older than `before` if given.
+/// Up to [`PAGE_SIZE`] events matching `filter`, newest first, older than `before` if given.
 pub async fn page(
     pool: &SqlitePool,
     filter: &Filter,

@@ -1,5 +1,5 @@
 //! The audit page (`/audit`, admins and auditors): the log newest first with filters kept in the
-//! URL, keyset pages of 100, each event as a sentence with its details, the chain's status, and
+//! URL, keyset pages of 50, each event as a sentence with its details, the chain's status, and
 //! exports of the current filter. The same event list shows a number's history.
 
 use askama::Template;
@@ -122,6 +122,7 @@ impl EventView {
             actor: e.actor_name.clone(),
             sentence: describe::sentence(
                 e,
+                parsed.as_ref(),
                 number.as_ref().map(PhoneNumber::international).as_deref(),
             ),
             outcome,
@@ -291,7 +292,7 @@ async fn event_list(
 ) -> Result<EventList, AppError> {
     let before = params.before.trim().parse::<i64>().ok();
     let events = query::page(&state.db.reader, filter, before).await?;
-    let older = (events.len() == 100)
+    let older = (events.len() == usize::try_from(query::PAGE_SIZE).unwrap_or(usize::MAX))
         .then(|| events.last().map(|e| params.query(Some(e.id))))
         .flatten();
     Ok(EventList {
