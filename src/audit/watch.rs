@@ -24,27 +24,43 @@ pub struct ChainWatch {
 
 impl ChainWatch {
     /// Checks every event from the first.
+    /// Checks every event from the first. Its result replaces the last one (a broken chain
+    /// included) unless a check that finished meanwhile got further along an intact chain.
+    /// The lock is not held while reading, so pages shown during a long check say that the
+    /// chain is being checked instead of waiting for it.
     pub async fn full(&self, pool: &SqlitePool, now: OffsetDateTime) -> sqlx::Result<Checked> {
-        let mut last = self.last.lock().await;
         let (status, checkpoint) = verify_from(pool, &Checkpoint::default()).await?;
         let checked = Checked {
             status,
             checkpoint,
             at: now,
         };
+        let mut last = self.last.lock().await;
+        let further = last.as_ref().filter(|current| {
+            matches!(
+                (&current.status, &checked.status),
+                (ChainStatus::Intact { .. }, ChainStatus::Intact { .. })
+            ) && current.checkpoint.last_id > checked.checkpoint.last_id
+        });
+        if let Some(current) = further {
+            return Ok(current.clone());
+        }
         *last = Some(checked.clone());
         Ok(checked)
     }
 
     /// Checks the events added since the last check; `None` until a full check has run. A
     /// broken chain stays broken until a full check finds otherwise.
+    ///
+    /// The lock is held only to read and store the result, not while reading the log: pages
+    /// shown at the same moment each check the (usually empty) tail side by side instead of
+    /// queueing behind one another.
     pub async fn refresh(
         &self,
         pool: &SqlitePool,
         now: OffsetDateTime,
     ) -> sqlx::Result<Option<Checked>> {
-        let mut last = self.last.lock().await;
-        let Some(previous) = last.clone() else {
+        let Some(previous) = self.last.lock().await.clone() else {
             return Ok(None);
         };
         if matches!(previous.status, ChainStatus::Broken { .. }) {
@@ -56,7 +72,57 @@ impl ChainWatch {
             checkpoint,
             at: now,
         };
+        let mut last = self.last.lock().await;
+        // Another check may have finished meanwhile: keep a broken result, and otherwise the
+        // one that got further.
+        let keep = last.as_ref().filter(|current| {
+            matches!(current.status, ChainStatus::Broken { .. })
+                || (matches!(checked.status, ChainStatus::Intact { .. })
+                    && current.checkpoint.last_id > checked.checkpoint.last_id)
+        });
+        if let Some(current) = keep {
+            return Ok(Some(current.clone()));
+        }
         *last = Some(checked.clone());
         Ok(Some(checked))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{audit::sample, db::Db};
+
+    fn events(checked: &Checked) -> u64 {
+        match checked.status {
+            ChainStatus::Intact { events } => events,
+            ChainStatus::Broken { .. } => panic!("broken: {:?}", checked.status),
+        }
+    }
+
+    #[tokio::test]
+    async fn refreshes_follow_the_log_side_by_side_after_a_full_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.db")).await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        let step = time::Duration::seconds(1);
+        sample::generate(&db.writer, 300, now, step).await.unwrap();
+        let watch = ChainWatch::default();
+        assert!(watch.refresh(&db.reader, now).await.unwrap().is_none());
+
+        assert_eq!(events(&watch.full(&db.reader, now).await.unwrap()), 300);
+        sample::generate(&db.writer, 200, now, step).await.unwrap();
+        let refreshes: Vec<_> = (0..8).map(|_| watch.refresh(&db.reader, now)).collect();
+        for checked in futures_util::future::join_all(refreshes).await {
+            assert_eq!(events(&checked.unwrap().unwrap()), 500);
+        }
+        // What was stored is the furthest check: the next refresh reads nothing new.
+        let stored = watch.last.lock().await.clone().unwrap();
+        assert_eq!(events(&stored), 500);
+        assert_eq!(
+            events(&watch.refresh(&db.reader, now).await.unwrap().unwrap()),
+            500
+        );
+        db.close().await;
     }
 }
