@@ -90,6 +90,9 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// The columns a search looks in (all of them indexed by `caller_ids_search`).
+const SEARCHED_COLUMNS: usize = 3;
+
 /// What a search looks for: the text in the name, and (for a query without letters, such as
 /// "555 12", "(202)" or "+44 7700") its digits in the number, with or without the country code.
 struct Needles {
@@ -114,6 +117,7 @@ impl Needles {
         })
     }
 
+    /// Each column with its needle, for the columns this search looks in.
     fn all(&self) -> impl Iterator<Item = (&'static str, &str)> {
         [
             ("alias_folded", Some(self.alias.as_str())),
@@ -125,15 +129,30 @@ impl Needles {
     }
 
     /// The same search as an FTS5 query for the trigram index, which finds substrings of three
-    /// characters or more: `None` when a needle is shorter.
+    /// characters or more: `None` when a needle is shorter. Needles with the same text become
+    /// one phrase over their columns ("555" is looked up once, not once per column).
     fn trigram_query(&self) -> Option<String> {
-        let mut terms = Vec::new();
+        let mut phrases: Vec<(&str, Vec<&str>)> = Vec::new();
         for (column, needle) in self.all() {
             if needle.chars().count() < 3 {
                 return None;
             }
-            terms.push(format!("{column} : \"{}\"", needle.replace('"', "\"\"")));
+            match phrases.iter_mut().find(|(text, _)| *text == needle) {
+                Some((_, columns)) => columns.push(column),
+                None => phrases.push((needle, vec![column])),
+            }
         }
+        let terms: Vec<String> = phrases
+            .into_iter()
+            .map(|(text, columns)| {
+                let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+                if columns.len() == SEARCHED_COLUMNS {
+                    phrase
+                } else {
+                    format!("{{{}}} : {phrase}", columns.join(" "))
+                }
+            })
+            .collect();
         Some(terms.join(" OR "))
     }
 }
@@ -456,6 +475,23 @@ mod tests {
         assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
     }
 
+    #[test]
+    fn searches_become_trigram_queries_only_when_every_needle_is_long_enough() {
+        let query = |q: &str| Needles::of(q).and_then(|n| n.trigram_query());
+        assert_eq!(query("555").as_deref(), Some(r#""555""#));
+        assert_eq!(
+            query("(202)").as_deref(),
+            Some(r#"{alias_folded} : "(202)" OR {digits national_digits} : "202""#)
+        );
+        assert_eq!(
+            query("Front \"Desk\"").as_deref(),
+            Some(r#"{alias_folded} : "front ""desk""""#)
+        );
+        assert_eq!(query("ab"), None);
+        assert_eq!(query("+44"), None, "44 is too short for the digits");
+        assert_eq!(query("  "), None);
+    }
+
     /// The numbers a search finds with its text matched one way, in the page's order.
     async fn found(db: &crate::db::Db, search: &Search, text_by: TextBy<'_>) -> Vec<String> {
         let mut q = QueryBuilder::new("SELECT phone_number FROM caller_ids");
@@ -512,6 +548,8 @@ mod tests {
 
         for query in [
             "desk",
+            "555",
+            "7946",
             "DESK",
             "renamed",
             "café",
