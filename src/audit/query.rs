@@ -1,6 +1,6 @@
 //! Reading the log: filtered pages (newest first, keyset by id) and the rows of an export.
 
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 use time::OffsetDateTime;
 
 use super::{EVENT_COLUMNS, StoredEvent};
@@ -25,7 +25,10 @@ pub struct Filter {
 
 /// The ids a date range covers, found through the time index: ids grow with time, so the range
 /// becomes `id BETWEEN lo AND hi` and needs no sort.
-pub async fn id_range(pool: &SqlitePool, filter: &Filter) -> sqlx::Result<Option<(i64, i64)>> {
+pub async fn id_range(
+    conn: &mut SqliteConnection,
+    filter: &Filter,
+) -> sqlx::Result<Option<(i64, i64)>> {
     let lo = match filter.since {
         None => 1,
         Some(since) => {
@@ -33,7 +36,7 @@ pub async fn id_range(pool: &SqlitePool, filter: &Filter) -> sqlx::Result<Option
                 "SELECT id FROM audit_events WHERE occurred_at >= ? ORDER BY occurred_at, id LIMIT 1",
             )
             .bind(timestamp(since))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
             match first {
                 Some(id) => id,
@@ -48,7 +51,7 @@ pub async fn id_range(pool: &SqlitePool, filter: &Filter) -> sqlx::Result<Option
                 "SELECT id FROM audit_events WHERE occurred_at < ? ORDER BY occurred_at DESC, id DESC LIMIT 1",
             )
             .bind(timestamp(until))
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
             match last {
                 Some(id) => id,
@@ -109,14 +112,14 @@ pub fn page_sql(
 
 /// Up to [`PAGE_SIZE`] events matching `filter`, newest first, older than `before` if given.
 pub async fn page(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     filter: &Filter,
     before: Option<i64>,
 ) -> sqlx::Result<Vec<StoredEvent>> {
-    let range = id_range(pool, filter).await?;
+    let range = id_range(conn, filter).await?;
     page_sql(filter, range, before)
         .build_query_as()
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await
 }
 
@@ -125,7 +128,7 @@ pub async fn export_sql<'a>(
     pool: &SqlitePool,
     filter: &'a Filter,
 ) -> sqlx::Result<QueryBuilder<'a, Sqlite>> {
-    let range = id_range(pool, filter).await?;
+    let range = id_range(&mut *pool.acquire().await?, filter).await?;
     let mut q = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM audit_events"));
     push_conditions(&mut q, filter, range);
     q.push(" ORDER BY id");
@@ -133,7 +136,7 @@ pub async fn export_sql<'a>(
 }
 
 /// Which of these `requested` events have an outcome event.
-pub async fn answered(pool: &SqlitePool, requests: &[i64]) -> sqlx::Result<Vec<i64>> {
+pub async fn answered(db: impl SqliteExecutor<'_>, requests: &[i64]) -> sqlx::Result<Vec<i64>> {
     if requests.is_empty() {
         return Ok(Vec::new());
     }
@@ -146,7 +149,7 @@ pub async fn answered(pool: &SqlitePool, requests: &[i64]) -> sqlx::Result<Vec<i
         list.push_bind(*id);
     }
     q.push(")");
-    q.build_query_scalar().fetch_all(pool).await
+    q.build_query_scalar().fetch_all(db).await
 }
 
 /// `requested` events older than `before` (and newer than `since`) with no outcome yet.

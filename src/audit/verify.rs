@@ -3,7 +3,7 @@
 //! already checked), so a page showing the chain's status only reads what is new.
 
 use futures_util::TryStreamExt;
-use sqlx::SqlitePool;
+use sqlx::{SqliteExecutor, SqlitePool};
 
 use super::{EVENT_COLUMNS, GENESIS_HASH, StoredEvent, event_hash};
 
@@ -48,13 +48,13 @@ impl Default for Checkpoint {
 /// Checks the events after `from`, streaming them in order so memory stays flat however long
 /// the log is. Returns the status and the new checkpoint (unchanged from `from` if broken).
 pub async fn verify_from(
-    pool: &SqlitePool,
+    db: impl SqliteExecutor<'_>,
     from: &Checkpoint,
 ) -> sqlx::Result<(ChainStatus, Checkpoint)> {
     let query = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE id > ? ORDER BY id");
     let mut rows = sqlx::query_as::<_, StoredEvent>(&query)
         .bind(from.last_id)
-        .fetch(pool);
+        .fetch(db);
     let mut at = from.clone();
     while let Some(event) = rows.try_next().await? {
         let broken = if event.prev_hash != at.last_hash {

@@ -1,7 +1,7 @@
 //! The chain's status for the audit page: checked in full once (at start-up or on demand), then
 //! incrementally from the last checked event, so showing it never re-reads a long log.
 
-use sqlx::SqlitePool;
+use sqlx::{SqliteExecutor, SqlitePool};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
@@ -57,7 +57,7 @@ impl ChainWatch {
     /// queueing behind one another.
     pub async fn refresh(
         &self,
-        pool: &SqlitePool,
+        db: impl SqliteExecutor<'_>,
         now: OffsetDateTime,
     ) -> sqlx::Result<Option<Checked>> {
         let Some(previous) = self.last.lock().await.clone() else {
@@ -66,7 +66,7 @@ impl ChainWatch {
         if matches!(previous.status, ChainStatus::Broken { .. }) {
             return Ok(Some(previous));
         }
-        let (status, checkpoint) = verify_from(pool, &previous.checkpoint).await?;
+        let (status, checkpoint) = verify_from(db, &previous.checkpoint).await?;
         let checked = Checked {
             status,
             checkpoint,

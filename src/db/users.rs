@@ -71,11 +71,11 @@ pub async fn password_hash(pool: &SqlitePool, id: i64) -> sqlx::Result<Option<St
 }
 
 /// Every user, by name.
-pub async fn list(pool: &SqlitePool) -> sqlx::Result<Vec<User>> {
+pub async fn list(db: impl sqlx::SqliteExecutor<'_>) -> sqlx::Result<Vec<User>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM users ORDER BY username COLLATE NOCASE"
     ))
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }
 

@@ -12,6 +12,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sqlx::{SqliteConnection, SqliteExecutor};
 use std::collections::HashSet;
 use time::{Date, OffsetDateTime, macros::format_description};
 
@@ -136,16 +137,17 @@ impl EventView {
 }
 
 /// Views for a list of events, with "outcome unknown" worked out.
-pub async fn views(state: &AppState, events: &[StoredEvent]) -> Result<Vec<EventView>, AppError> {
+pub async fn views(
+    state: &AppState,
+    db: impl SqliteExecutor<'_>,
+    events: &[StoredEvent],
+) -> Result<Vec<EventView>, AppError> {
     let requests: Vec<i64> = events
         .iter()
         .filter(|e| e.outcome == "requested")
         .map(|e| e.id)
         .collect();
-    let answered: HashSet<i64> = query::answered(&state.db.reader, &requests)
-        .await?
-        .into_iter()
-        .collect();
+    let answered: HashSet<i64> = query::answered(db, &requests).await?.into_iter().collect();
     let now = state.clock.now();
     Ok(events
         .iter()
@@ -244,9 +246,9 @@ pub struct ChainView {
     pub checked: Option<When>,
 }
 
-async fn chain_view(state: &AppState) -> Result<ChainView, AppError> {
+async fn chain_view(state: &AppState, db: impl SqliteExecutor<'_>) -> Result<ChainView, AppError> {
     let now = state.clock.now();
-    Ok(match state.chain.refresh(&state.db.reader, now).await? {
+    Ok(match state.chain.refresh(db, now).await? {
         None => ChainView {
             intact: None,
             text: "The chain is being checked; reload in a moment.".into(),
@@ -287,16 +289,17 @@ pub struct AuditPage {
 
 async fn event_list(
     state: &AppState,
+    db: &mut SqliteConnection,
     params: &AuditParams,
     filter: &Filter,
 ) -> Result<EventList, AppError> {
     let before = params.before.trim().parse::<i64>().ok();
-    let events = query::page(&state.db.reader, filter, before).await?;
+    let events = query::page(db, filter, before).await?;
     let older = (events.len() == usize::try_from(query::PAGE_SIZE).unwrap_or(usize::MAX))
         .then(|| events.last().map(|e| params.query(Some(e.id))))
         .flatten();
     Ok(EventList {
-        events: views(state, &events).await?,
+        events: views(state, db, &events).await?,
         older,
         newest: before.map(|_| params.query(None)),
         empty_text: "No events match these filters.",
@@ -312,14 +315,16 @@ pub async fn show(
 ) -> Result<Response, AppError> {
     me.require(Permission::ReadAudit)?;
     let (filter, number_error) = params.filter(&state.settings.default_country);
-    let list = event_list(&state, &params, &filter).await?;
+    // One connection for the page's queries, as on the list page.
+    let mut db = state.db.reader.acquire().await?;
+    let list = event_list(&state, &mut db, &params, &filter).await?;
     let wants_list = headers.contains_key("hx-request")
         && !headers.contains_key("hx-history-restore-request")
         && headers.get("hx-target").is_some_and(|t| t == "events");
     let mut response = if wants_list {
         list.into_response()
     } else {
-        let mut people: Vec<String> = users::list(&state.db.reader)
+        let mut people: Vec<String> = users::list(&mut *db)
             .await?
             .into_iter()
             .map(|u| u.username)
@@ -334,7 +339,7 @@ pub async fn show(
                 .map(|a| (a.as_str(), a.label()))
                 .collect(),
             number_error,
-            chain: chain_view(&state).await?,
+            chain: chain_view(&state, &mut *db).await?,
             list,
             params,
         }

@@ -224,7 +224,9 @@ async fn every_filter_is_answered_from_an_index() {
         },
     ];
     for filter in &filters {
-        let range = query::id_range(&app.state.db.reader, filter).await.unwrap();
+        let mut conn = app.state.db.reader.acquire().await.unwrap();
+        let range = query::id_range(&mut conn, filter).await.unwrap();
+        drop(conn);
         for before in [None, Some(1500)] {
             let sql = query::page_sql(filter, range, before).into_sql();
             let plan: Vec<(i64, i64, i64, String)> =

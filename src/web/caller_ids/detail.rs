@@ -76,7 +76,7 @@ async fn page(
         subaccount_value: row.subaccount.clone(),
         caller: CallerIdView::new(now, &row),
         history: crate::web::audit::EventList {
-            events: crate::web::audit::views(state, &history).await?,
+            events: crate::web::audit::views(state, &state.db.reader, &history).await?,
             older: None,
             newest: None,
             empty_text: "Nothing has been recorded for this number yet.",
