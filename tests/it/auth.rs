@@ -151,6 +151,53 @@ async fn the_right_password_signs_in_and_sign_out_ends_the_session() {
     );
 }
 
+/// Sessions are also kept in memory: signing out must end the session there too, so that a
+/// copy of the cookie taken before (a shared computer, a stolen cookie) no longer works.
+#[tokio::test]
+async fn a_cookie_copied_before_sign_out_is_refused_after_it() {
+    let app = TestApp::spawn().await;
+    app.add_user("olga", Role::Operator).await;
+    let mut browser = app.browser();
+    let signed_in = browser.sign_in("olga", PASSWORD).await;
+    let cookie = signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("callerdesk_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("sign-in sets the session cookie")
+        .to_owned();
+    let home = browser.url("/");
+    let copy = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(&home)
+            .header("cookie", cookie.clone())
+            .send()
+    };
+    assert_eq!(copy().await.unwrap().status(), StatusCode::OK);
+
+    let out = browser.post("/logout", &[]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let replayed = copy().await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+    assert!(location(&replayed).starts_with("/login"));
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    let id = cookie.trim_start_matches("callerdesk_session=");
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions WHERE id = ?")
+        .bind(id)
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "the session row is gone ({rows} rows left)");
+}
+
 #[tokio::test]
 async fn sign_in_sends_you_back_where_you_were_going_but_only_on_this_site() {
     let app = TestApp::spawn().await;
