@@ -322,6 +322,8 @@ pub async fn show(
         && !headers.contains_key("hx-history-restore-request")
         && headers.get("hx-target").is_some_and(|t| t == "events");
     let mut response = if wants_list {
+        // The connection goes back to the pool before the page is rendered.
+        drop(db);
         list.into_response()
     } else {
         let mut people: Vec<String> = users::list(&mut *db)
@@ -330,6 +332,8 @@ pub async fn show(
             .map(|u| u.username)
             .collect();
         people.extend(["system", "anonymous", "command line"].map(str::to_owned));
+        let chain = chain_view(&state, &mut *db).await?;
+        drop(db);
         AuditPage {
             chrome: Chrome::for_user(&state, &me, Nav::Audit).await?,
             export_query: params.query(None),
@@ -339,7 +343,7 @@ pub async fn show(
                 .map(|a| (a.as_str(), a.label()))
                 .collect(),
             number_error,
-            chain: chain_view(&state, &mut *db).await?,
+            chain,
             list,
             params,
         }

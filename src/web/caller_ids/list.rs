@@ -202,6 +202,8 @@ pub async fn show(
         && !headers.contains_key("hx-history-restore-request")
         && headers.get("hx-target").is_some_and(|t| t == "results");
     let mut response = if wants_results {
+        // The connection goes back to the pool before the page is rendered.
+        drop(db);
         results.into_response()
     } else {
         let chrome = Chrome::for_user(&state, &me, Nav::CallerIds).await?;
@@ -221,9 +223,11 @@ pub async fn show(
                 })
             })
             .collect();
+        let sync = SyncStatus::load(&state, &mut *db, &me, chrome.csrf.clone()).await?;
+        drop(db);
         ListPage {
             pending,
-            sync: SyncStatus::load(&state, &mut *db, &me, chrome.csrf.clone()).await?,
+            sync,
             chrome,
             results,
             countries,
