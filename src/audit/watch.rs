@@ -23,30 +23,40 @@ pub struct ChainWatch {
 }
 
 impl ChainWatch {
-    /// Checks every event from the first.
-    /// Checks every event from the first. Its result replaces the last one (a broken chain
-    /// included) unless a check that finished meanwhile got further along an intact chain.
-    /// The lock is not held while reading, so pages shown during a long check say that the
-    /// chain is being checked instead of waiting for it.
+    /// Checks every event from the first. Its result replaces the last one, a broken chain
+    /// included. The lock is not held while reading, so pages shown during a long check say
+    /// that the chain is being checked instead of waiting for it.
     pub async fn full(&self, pool: &SqlitePool, now: OffsetDateTime) -> sqlx::Result<Checked> {
         let (status, checkpoint) = verify_from(pool, &Checkpoint::default()).await?;
-        let checked = Checked {
-            status,
-            checkpoint,
-            at: now,
-        };
+        Ok(self
+            .settle(
+                Checked {
+                    status,
+                    checkpoint,
+                    at: now,
+                },
+                true,
+            )
+            .await)
+    }
+
+    /// Stores a finished check and returns the result to show. Another check may have
+    /// finished meanwhile: the one that got further along an intact chain is kept, and a
+    /// broken result is kept unless this is a full check.
+    async fn settle(&self, checked: Checked, full: bool) -> Checked {
+        let intact = |c: &Checked| matches!(c.status, ChainStatus::Intact { .. });
         let mut last = self.last.lock().await;
-        let further = last.as_ref().filter(|current| {
-            matches!(
-                (&current.status, &checked.status),
-                (ChainStatus::Intact { .. }, ChainStatus::Intact { .. })
-            ) && current.checkpoint.last_id > checked.checkpoint.last_id
+        let keep = last.as_ref().filter(|current| {
+            (!full && !intact(current))
+                || (intact(current)
+                    && intact(&checked)
+                    && current.checkpoint.last_id > checked.checkpoint.last_id)
         });
-        if let Some(current) = further {
-            return Ok(current.clone());
+        if let Some(current) = keep {
+            return current.clone();
         }
         *last = Some(checked.clone());
-        Ok(checked)
+        checked
     }
 
     /// Checks the events added since the last check; `None` until a full check has run. A
@@ -72,19 +82,7 @@ impl ChainWatch {
             checkpoint,
             at: now,
         };
-        let mut last = self.last.lock().await;
-        // Another check may have finished meanwhile: keep a broken result, and otherwise the
-        // one that got further.
-        let keep = last.as_ref().filter(|current| {
-            matches!(current.status, ChainStatus::Broken { .. })
-                || (matches!(checked.status, ChainStatus::Intact { .. })
-                    && current.checkpoint.last_id > checked.checkpoint.last_id)
-        });
-        if let Some(current) = keep {
-            return Ok(Some(current.clone()));
-        }
-        *last = Some(checked.clone());
-        Ok(Some(checked))
+        Ok(Some(self.settle(checked, false).await))
     }
 }
 

@@ -90,6 +90,10 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// How many caller IDs are current, as a scalar subquery: `caller_id_groups` keeps the counts
+/// by triggers (migration 0006).
+pub const CURRENT_COUNT: &str = "(SELECT COALESCE(SUM(current), 0) FROM caller_id_groups)";
+
 /// The columns a search looks in (all of them indexed by `caller_ids_search`).
 const SEARCHED_COLUMNS: usize = 3;
 
@@ -237,18 +241,16 @@ pub async fn search(
         let (total, current): (i64, i64) =
             if search.country.is_none() && search.subaccount.is_none() {
                 // The trigram index holds exactly the current rows: it counts alone.
-                sqlx::query_as(
-                    "SELECT COUNT(*), (SELECT COALESCE(SUM(current), 0) FROM caller_id_groups)
-                     FROM caller_ids_search WHERE caller_ids_search MATCH ?",
-                )
+                sqlx::query_as(&format!(
+                    "SELECT COUNT(*), {CURRENT_COUNT}
+                     FROM caller_ids_search WHERE caller_ids_search MATCH ?"
+                ))
                 .bind(matches)
                 .fetch_one(&mut *conn)
                 .await?
             } else {
-                let mut count = QueryBuilder::new(
-                    "SELECT COUNT(*), (SELECT COALESCE(SUM(current), 0) FROM caller_id_groups)
-                     FROM caller_ids",
-                );
+                let mut count =
+                    QueryBuilder::new(format!("SELECT COUNT(*), {CURRENT_COUNT} FROM caller_ids"));
                 search.push_conditions(&mut count, TextBy::Index(matches));
                 count.build_query_as().fetch_one(&mut *conn).await?
             };

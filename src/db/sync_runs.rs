@@ -4,6 +4,8 @@
 
 use sqlx::{FromRow, SqliteConnection, SqliteExecutor, SqlitePool};
 
+use super::caller_ids::CURRENT_COUNT;
+
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct SyncRun {
     pub id: i64,
@@ -176,8 +178,7 @@ struct SummaryRow {
 /// row at most once), and the count of current caller IDs (kept by triggers).
 pub async fn summary(db: impl SqliteExecutor<'_>) -> sqlx::Result<Summary> {
     let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS},
-             (SELECT COALESCE(SUM(current), 0) FROM caller_id_groups) AS current
+        "SELECT {COLUMNS}, {CURRENT_COUNT} AS current
          FROM sync_runs WHERE id IN (
              (SELECT id FROM sync_runs WHERE status = 'running'),
              (SELECT id FROM sync_runs WHERE status != 'running' ORDER BY id DESC LIMIT 1),
