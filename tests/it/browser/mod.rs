@@ -226,9 +226,23 @@ impl Page {
         self.client.current_url().await.unwrap().to_string()
     }
 
-    /// The visible text of the whole page.
+    /// The visible text of the whole page. A page that is replaced between finding its body
+    /// and reading it (a redirect, htmx swapping the body) leaves a stale element: read the
+    /// new one.
     pub async fn text(&self) -> String {
-        self.find("body").await.text().await.unwrap()
+        for _ in 0..50 {
+            match self.find("body").await.text().await {
+                Ok(text) => return text,
+                Err(e) if e.is_stale_element_reference() => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("could not read the page on {}: {e}", self.url().await),
+            }
+        }
+        panic!(
+            "the page on {} kept changing while it was read",
+            self.url().await
+        )
     }
 
     /// Types into the field with this CSS selector, replacing what it held.
