@@ -269,17 +269,38 @@ impl Page {
             "//*[self::button or self::a or self::summary][contains(normalize-space(.), {})]",
             xpath_literal(label)
         );
-        let element = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(30))
-            .for_element(Locator::XPath(&xpath))
-            .await
-            .unwrap_or_else(|e| panic!("nothing to click labelled {label:?}: {e}"));
-        let navigates =
-            loads_page && !self.javascript && element.tag_name().await.unwrap() != "summary";
-        let before = self.client.find(Locator::Css("html")).await.unwrap();
-        element.click().await.unwrap();
+        // The element found can be replaced before it is clicked (htmx swapping its part of the
+        // page, a redirect still arriving): find it again then.
+        let mut attempts = 0;
+        let (navigates, before) = loop {
+            let element = match self
+                .client
+                .wait()
+                .at_most(Duration::from_secs(30))
+                .for_element(Locator::XPath(&xpath))
+                .await
+            {
+                Ok(element) => element,
+                Err(e) => panic!(
+                    "nothing to click labelled {label:?} on {}: {e}\n--- the page read:\n{}",
+                    self.url().await,
+                    self.text().await
+                ),
+            };
+            let before = self.client.find(Locator::Css("html")).await.unwrap();
+            let clicked = match element.tag_name().await {
+                Ok(tag) => element.click().await.map(|()| tag),
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(tag) => break (loads_page && !self.javascript && tag != "summary", before),
+                Err(e) if e.is_stale_element_reference() && attempts < 50 => {
+                    attempts += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("could not click {label:?} on {}: {e}", self.url().await),
+            }
+        };
         if navigates {
             // Without JavaScript every button and link loads a new page: wait for it.
             let deadline = Instant::now() + Duration::from_secs(30);
@@ -398,15 +419,28 @@ impl Page {
     pub async fn downloaded(&self) -> (String, String) {
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
-            let done = std::fs::read_dir(self.downloads.path())
+            let paths: Vec<_> = std::fs::read_dir(self.downloads.path())
                 .unwrap()
                 .filter_map(Result::ok)
                 .map(|entry| entry.path())
-                // Chromium writes to a hidden or `.crdownload` file, then renames it.
-                .find(|path| {
-                    let name = path.file_name().unwrap_or_default().to_string_lossy();
-                    !name.starts_with('.') && !name.ends_with(".crdownload")
-                });
+                .collect();
+            let name_of = |path: &std::path::PathBuf| {
+                path.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            // Chromium first reserves the final name with an empty file, writes to a hidden or
+            // `.crdownload` file beside it, then renames that over the reservation: the download
+            // is done when no partial file is left and the final one has contents.
+            let writing = paths.iter().any(|path| {
+                let name = name_of(path);
+                name.starts_with('.') || name.ends_with(".crdownload")
+            });
+            let done = paths
+                .iter()
+                .find(|path| std::fs::metadata(path).is_ok_and(|m| m.len() > 0))
+                .filter(|_| !writing);
             if let Some(path) = done {
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
                 return (name, std::fs::read_to_string(path).unwrap());

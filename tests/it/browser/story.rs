@@ -58,6 +58,9 @@ async fn sign_in(page: &mut Page, server: &Server, username: &str, password: &st
     page.fill("#username", username).await;
     page.fill("#password", password).await;
     page.click("Sign in").await;
+    // With JavaScript on, the click returns before the form's answer arrives: wait for it, so
+    // that the next `goto` is not overtaken by the sign-in's redirect.
+    page.wait_for_text("Sign out").await;
 }
 
 async fn sign_out(page: &Page) {
