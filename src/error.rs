@@ -18,9 +18,10 @@ pub enum AppError {
     /// Signed in with a temporary password: choose a new one first.
     #[error("password change required")]
     PasswordChangeRequired,
-    /// Signed in, but the role doesn't allow this.
-    #[error("forbidden")]
-    Forbidden,
+    /// Signed in, but the role doesn't allow this. Recorded in the audit log by the error-page
+    /// middleware, which knows where the request came from.
+    #[error("forbidden: {0:?}")]
+    Forbidden(Refusal),
     /// No such page or thing.
     #[error("not found")]
     NotFound,
@@ -41,6 +42,12 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+impl From<crate::verify::VerifyError> for AppError {
+    fn from(e: crate::verify::VerifyError) -> Self {
+        AppError::Internal(anyhow::Error::new(e))
+    }
+}
+
 impl From<tower_sessions::session::Error> for AppError {
     fn from(e: tower_sessions::session::Error) -> Self {
         AppError::Internal(anyhow::Error::new(e).context("session store"))
@@ -51,6 +58,14 @@ impl From<crate::auth::password::HashError> for AppError {
     fn from(e: crate::auth::password::HashError) -> Self {
         AppError::Internal(anyhow::Error::new(e))
     }
+}
+
+/// Who was refused what, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub actor: crate::audit::Actor,
+    /// "An operator may not delete caller IDs."
+    pub reason: String,
 }
 
 /// The page to show for an error response; attached to the response by [`AppError`] and
@@ -129,15 +144,17 @@ impl IntoResponse for AppError {
                 return redirect(&to);
             }
             AppError::PasswordChangeRequired => return redirect("/account"),
-            AppError::Forbidden => (
-                StatusCode::FORBIDDEN,
-                ErrorPage {
+            AppError::Forbidden(refusal) => {
+                let mut response = StatusCode::FORBIDDEN.into_response();
+                response.extensions_mut().insert(ErrorPage {
                     title: "Not allowed",
                     message: "Your role does not allow this. If you need it, ask an administrator."
                         .to_owned(),
                     log: None,
-                },
-            ),
+                });
+                response.extensions_mut().insert(refusal);
+                return response;
+            }
             AppError::NotFound => (
                 StatusCode::NOT_FOUND,
                 ErrorPage::for_status(StatusCode::NOT_FOUND),

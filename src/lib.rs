@@ -21,6 +21,8 @@ pub mod domain;
 pub mod error;
 /// The Plivo client and the Plivo sandbox.
 pub mod plivo;
+/// Text for CSV cells that no spreadsheet runs as a formula, reversibly.
+pub mod spreadsheet;
 /// Building the application (state, router, background jobs) and serving it.
 pub mod startup;
 /// Reconciling the cache of caller IDs with Plivo.

@@ -59,6 +59,15 @@ impl Application {
     /// Opens the database (applying migrations), binds the listener and builds the router.
     pub async fn build(settings: Settings, clock: Clock) -> Result<Self, StartError> {
         let db = Db::open(&settings.database).await?;
+        // No code can be being checked before the server serves: free the slots a crash left.
+        let freed =
+            db::verifications::end_all_code_checks(&mut *db.writer.acquire().await?).await?;
+        if freed > 0 {
+            tracing::info!(
+                verifications = freed,
+                "code checks left by a stop were given back"
+            );
+        }
         let setup_token = (db::users::count(&db.reader).await? == 0).then(random_token);
         let setup = setup_token
             .clone()
@@ -108,6 +117,7 @@ impl Application {
             plivo,
             sandbox,
             chain: crate::audit::ChainWatch::default(),
+            form_key: crate::web::csrf::FormKey::random(),
         };
         let (chain, pool, now) = (
             state.chain.clone(),

@@ -50,6 +50,10 @@ pub fn what(event: &StoredEvent, details: Option<&Value>) -> String {
             detail(details, "new").unwrap_or("?")
         ),
         "user_password_reset" => format!("reset {username}'s password"),
+        "password_changed" if event.outcome == "failed" => format!(
+            "could not change their password: {}",
+            detail(details, "reason").unwrap_or("refused")
+        ),
         "password_changed" => "changed their password".into(),
         "user_disabled" => format!("disabled {username}"),
         "user_enabled" => format!("enabled {username}"),
@@ -75,7 +79,17 @@ pub fn what(event: &StoredEvent, details: Option<&Value>) -> String {
             )
         }
         // The request is written before Plivo has checked the code, so it cannot say "right".
-        "verification_completed" if event.outcome == "succeeded" => "entered the right code".into(),
+        "verification_completed" if event.outcome == "succeeded" => {
+            match details
+                .and_then(|d| d.get("verification_had_ended"))
+                .and_then(Value::as_str)
+            {
+                Some(status) => format!(
+                    "entered the right code after the verification had ended ({status}); Plivo verified the number"
+                ),
+                None => "entered the right code".into(),
+            }
+        }
         "verification_completed" => "entered a code".into(),
         "verification_code_rejected" => "entered a wrong code".into(),
         "verification_expired" => {
@@ -88,6 +102,19 @@ pub fn what(event: &StoredEvent, details: Option<&Value>) -> String {
                 .and_then(|d| d.get("rows"))
                 .and_then(Value::as_u64)
                 .unwrap_or(0)
+        ),
+        "caller_ids_exported" => format!(
+            "downloaded the caller ID list ({} rows)",
+            details
+                .and_then(|d| d.get("rows"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        ),
+        "access_refused" => format!(
+            "was refused {} {}: {}",
+            detail(details, "method").unwrap_or("a request"),
+            detail(details, "path").unwrap_or(""),
+            detail(details, "reason").unwrap_or("not allowed for their role")
         ),
         other => other.replace('_', " "),
     }

@@ -89,11 +89,15 @@ pub enum Action {
     VerificationCancelled,
     /// Someone exported the audit log.
     AuditExported,
+    /// Someone downloaded the caller ID list.
+    CallerIdsExported,
+    /// Someone signed in asked for something their role does not allow.
+    AccessRefused,
 }
 
 impl Action {
     /// Every action, for the audit page's filter.
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 25] = [
         Action::SignIn,
         Action::SignInThrottled,
         Action::SignOut,
@@ -117,6 +121,8 @@ impl Action {
         Action::VerificationExpired,
         Action::VerificationCancelled,
         Action::AuditExported,
+        Action::CallerIdsExported,
+        Action::AccessRefused,
     ];
 
     /// How the filter names it.
@@ -145,6 +151,8 @@ impl Action {
             Action::VerificationExpired => "Verification expired",
             Action::VerificationCancelled => "Verification cancelled",
             Action::AuditExported => "Audit log exported",
+            Action::CallerIdsExported => "Caller ID list downloaded",
+            Action::AccessRefused => "Refused (not allowed for the role)",
         }
     }
 
@@ -173,6 +181,8 @@ impl Action {
             Action::VerificationExpired => "verification_expired",
             Action::VerificationCancelled => "verification_cancelled",
             Action::AuditExported => "audit_exported",
+            Action::CallerIdsExported => "caller_ids_exported",
+            Action::AccessRefused => "access_refused",
         }
     }
 }
@@ -272,6 +282,24 @@ impl NewEvent {
                 let mut map = serde_json::Map::new();
                 map.insert(key.to_owned(), value);
                 self.details = Some(Value::Object(map));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_user_can_take_the_name_of_an_actor_that_is_not_a_person() {
+        for actor in [Actor::system(), Actor::anonymous(), Actor::command_line()] {
+            assert_eq!(actor.id, None);
+            for name in [actor.name.clone(), actor.name.to_uppercase()] {
+                assert!(
+                    crate::domain::Username::parse(&name).is_err(),
+                    "{name} could be a username"
+                );
             }
         }
     }

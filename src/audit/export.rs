@@ -1,11 +1,14 @@
 //! Exports: the events matching a filter, oldest first, as CSV or JSON Lines, produced in
 //! chunks as the rows are read so memory stays flat for any number of events. Every event
 //! carries `prev_hash` and `hash`, so a whole-log export can be checked on its own
-//! (`docs/audit-log.md`).
+//! (`docs/audit-log.md`). CSV cells that a spreadsheet would run as formulas are made text
+//! (`crate::spreadsheet`), reversibly.
 
 use futures_util::TryStreamExt;
 use sqlx::SqlitePool;
 use std::future::Future;
+
+use crate::spreadsheet::cell;
 
 use super::{
     StoredEvent,
@@ -47,6 +50,33 @@ impl Format {
 pub const CSV_HEADER: &str = "id,occurred_at,actor_id,actor_name,client_ip,user_agent,request_id,action,\
 phone_number,verification_id,outcome,plivo_api_id,plivo_status,details,prev_hash,hash\n";
 
+/// An event's fields in [`CSV_HEADER`]'s order, as text (empty for a missing value).
+fn csv_cells(e: &StoredEvent) -> [std::borrow::Cow<'_, str>; 16] {
+    use std::borrow::Cow;
+    fn text(v: &Option<String>) -> Cow<'_, str> {
+        Cow::Borrowed(v.as_deref().unwrap_or(""))
+    }
+    let number = |v: Option<i64>| v.map_or(Cow::Borrowed(""), |n| Cow::Owned(n.to_string()));
+    [
+        Cow::Owned(e.id.to_string()),
+        Cow::Borrowed(&e.occurred_at),
+        number(e.actor_id),
+        Cow::Borrowed(&e.actor_name),
+        text(&e.client_ip),
+        text(&e.user_agent),
+        text(&e.request_id),
+        Cow::Borrowed(&e.action),
+        text(&e.phone_number),
+        text(&e.verification_id),
+        Cow::Borrowed(&e.outcome),
+        text(&e.plivo_api_id),
+        number(e.plivo_status),
+        text(&e.details),
+        Cow::Borrowed(&e.prev_hash),
+        Cow::Borrowed(&e.hash),
+    ]
+}
+
 /// A chunk is handed on once it holds this much.
 const CHUNK: usize = 64 * 1024;
 
@@ -87,7 +117,7 @@ impl Sink {
                 out.push(b'\n');
             }
             Sink::Csv(writer) => writer
-                .serialize(event)
+                .write_record(csv_cells(event).iter().map(|c| cell(c).into_owned()))
                 .map_err(|e| ExportError::Encode(e.to_string()))?,
         }
         Ok(())

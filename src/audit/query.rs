@@ -6,11 +6,19 @@ use time::OffsetDateTime;
 use super::{EVENT_COLUMNS, StoredEvent};
 use crate::db::timestamp;
 
+/// Whose events: a person by their user id, or one of the actors that are not people
+/// (`system`, `anonymous`, `command line`), which have no id. Never a person by name: a name
+/// can be reused or can look like one of the others.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum ActorFilter {
+    Person(i64),
+    NotAPerson(String),
+}
+
 /// What to show. Every field narrows; all are optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Filter {
-    /// The actor's name as recorded.
-    pub actor: Option<String>,
+    pub actor: Option<ActorFilter>,
     /// International format, `+12025551234`.
     pub number: Option<String>,
     pub action: Option<String>,
@@ -73,8 +81,15 @@ fn push_conditions<'a>(
     range: Option<(i64, i64)>,
 ) {
     q.push(" WHERE 1 = 1");
-    if let Some(actor) = &filter.actor {
-        q.push(" AND actor_name = ").push_bind(actor.as_str());
+    match &filter.actor {
+        Some(ActorFilter::Person(id)) => {
+            q.push(" AND actor_id = ").push_bind(*id);
+        }
+        Some(ActorFilter::NotAPerson(name)) => {
+            q.push(" AND actor_id IS NULL AND actor_name = ")
+                .push_bind(name.as_str());
+        }
+        None => {}
     }
     if let Some(number) = &filter.number {
         q.push(" AND phone_number = ").push_bind(number.as_str());

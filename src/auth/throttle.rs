@@ -1,8 +1,13 @@
-//! Sign-in throttling: after 5 failed sign-ins for one username, or 20 from one address, within
-//! 15 minutes, further attempts are refused until the oldest of those failures is 15 minutes
-//! old. Nothing is locked for good.
+//! Password throttling: at most 5 password checks for one username, and 20 from one address,
+//! within 15 minutes; further attempts are refused, without checking the password, until the
+//! oldest of those is 15 minutes old. Nothing is locked for good.
+//!
+//! A check is a claim: in the writer's transaction, [`claim`] counts the attempts in the window
+//! (those still being checked included) and takes a slot before the password is hashed, so
+//! requests that arrive together can't all pass the count. Signing in and changing your own
+//! password share the slots of the account's name: the current password is a guess too.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqliteConnection;
 use time::{Duration, OffsetDateTime};
 
 use crate::db::{parse_timestamp, timestamp};
@@ -11,69 +16,101 @@ pub const WINDOW: Duration = Duration::minutes(15);
 pub const PER_USERNAME: i64 = 5;
 pub const PER_ADDRESS: i64 = 20;
 
-/// How long until this username and address may try again; `None` when they may now.
-pub async fn wait(
-    pool: &SqlitePool,
+/// A slot taken for one password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt(i64);
+
+/// What [`claim`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Check the password, then call [`failed`] or [`succeeded`] with this.
+    Granted(Attempt),
+    /// Too many attempts: refuse without checking, and say to wait this long.
+    Throttled(Duration),
+}
+
+/// Takes a slot for checking a password of `username` from `client_ip`, unless either has had
+/// its share within the window. `conn` must be the writer inside a transaction (begun with
+/// `BEGIN IMMEDIATE`), committed by the caller: the count and the slot are one step.
+pub async fn claim(
+    conn: &mut SqliteConnection,
     username: &str,
     client_ip: &str,
     now: OffsetDateTime,
-) -> sqlx::Result<Option<Duration>> {
+) -> sqlx::Result<Claim> {
     let since = timestamp(now - WINDOW);
-    // The failure that has to age out of the window before another attempt is allowed: the
-    // N-th most recent one, if there are N within the window.
+    sqlx::query("DELETE FROM sign_in_attempts WHERE at <= ?")
+        .bind(&since)
+        .execute(&mut *conn)
+        .await?;
+    // The attempt that has to age out of the window before another is allowed: the N-th most
+    // recent, if there are N.
     let by_name: Option<String> = sqlx::query_scalar(
-        "SELECT at FROM sign_in_failures WHERE username = ? AND at > ?
+        "SELECT at FROM sign_in_attempts WHERE username = ? AND at > ?
          ORDER BY at DESC LIMIT 1 OFFSET ?",
     )
     .bind(username)
     .bind(&since)
     .bind(PER_USERNAME - 1)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let by_address: Option<String> = sqlx::query_scalar(
-        "SELECT at FROM sign_in_failures WHERE client_ip = ? AND at > ?
+        "SELECT at FROM sign_in_attempts WHERE client_ip = ? AND at > ?
          ORDER BY at DESC LIMIT 1 OFFSET ?",
     )
     .bind(client_ip)
     .bind(&since)
     .bind(PER_ADDRESS - 1)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok([by_name, by_address]
+    let wait = [by_name, by_address]
         .into_iter()
         .flatten()
         .filter_map(|at| parse_timestamp(&at))
         .map(|at| at + WINDOW - now)
-        .filter(|wait| wait.is_positive())
-        .max())
+        .max();
+    if let Some(wait) = wait {
+        // A slot exists once the window has moved past it; until then, at least a second.
+        return Ok(Claim::Throttled(wait.max(Duration::SECOND)));
+    }
+    let id = sqlx::query_scalar(
+        "INSERT INTO sign_in_attempts (username, client_ip, at, state)
+         VALUES (?, ?, ?, 'checking') RETURNING id",
+    )
+    .bind(username)
+    .bind(client_ip)
+    .bind(timestamp(now))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Claim::Granted(Attempt(id)))
 }
 
-/// Records a failed sign-in, and forgets failures too old to matter.
-pub async fn record_failure(
-    conn: &mut SqliteConnection,
-    username: &str,
-    client_ip: &str,
-    now: OffsetDateTime,
-) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM sign_in_failures WHERE at <= ?")
-        .bind(timestamp(now - WINDOW))
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("INSERT INTO sign_in_failures (username, client_ip, at) VALUES (?, ?, ?)")
-        .bind(username)
-        .bind(client_ip)
-        .bind(timestamp(now))
-        .execute(&mut *conn)
+/// The password was wrong: the slot stays taken, as a failure, until it ages out.
+pub async fn failed(conn: &mut SqliteConnection, attempt: Attempt) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sign_in_attempts SET state = 'failed' WHERE id = ?")
+        .bind(attempt.0)
+        .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Forgets a username's failures after it signs in.
-pub async fn clear(conn: &mut SqliteConnection, username: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM sign_in_failures WHERE username = ?")
-        .bind(username)
-        .execute(conn)
-        .await?;
+/// The password was right: the slot is given back, and the name's failures recorded before
+/// this attempt began are forgotten. Attempts still being checked, and any that began after
+/// this one, stay: a success must not clear what a burst beside it is still recording.
+pub async fn succeeded(
+    conn: &mut SqliteConnection,
+    attempt: Attempt,
+    username: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM sign_in_attempts
+         WHERE id = ? OR (username = ? AND state = 'failed' AND id < ?)",
+    )
+    .bind(attempt.0)
+    .bind(username)
+    .bind(attempt.0)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -84,5 +121,63 @@ pub fn minutes_text(wait: Duration) -> String {
         "1 minute".to_owned()
     } else {
         format!("{minutes} minutes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::Db;
+    use time::macros::datetime;
+
+    async fn claim_now(db: &Db, name: &str, ip: &str, now: OffsetDateTime) -> Claim {
+        let mut tx = db.begin_immediate().await.unwrap();
+        let claim = claim(&mut tx, name, ip, now).await.unwrap();
+        tx.commit().await.unwrap();
+        claim
+    }
+
+    fn granted(claim: Claim) -> Attempt {
+        match claim {
+            Claim::Granted(attempt) => attempt,
+            Claim::Throttled(wait) => panic!("throttled for {wait}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn attempts_being_checked_count_and_a_success_leaves_them_alone() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).await.unwrap();
+        let t = datetime!(2026-12-01 10:00 UTC);
+        // Two failures, then three attempts in flight: the sixth is refused.
+        for _ in 0..2 {
+            let a = granted(claim_now(&db, "ana", "192.0.2.1", t).await);
+            failed(&mut db.writer.acquire().await.unwrap(), a)
+                .await
+                .unwrap();
+        }
+        let in_flight: Vec<Attempt> = {
+            let mut v = Vec::new();
+            for _ in 0..3 {
+                v.push(granted(claim_now(&db, "ANA", "192.0.2.1", t).await));
+            }
+            v
+        };
+        assert!(matches!(
+            claim_now(&db, "ana", "192.0.2.2", t).await,
+            Claim::Throttled(_)
+        ));
+        // One in-flight attempt succeeds: the two earlier failures go, the other two stay.
+        let mut conn = db.writer.acquire().await.unwrap();
+        succeeded(&mut conn, in_flight[0], "ana").await.unwrap();
+        failed(&mut conn, in_flight[1]).await.unwrap();
+        drop(conn);
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sign_in_attempts")
+            .fetch_one(&db.reader)
+            .await
+            .unwrap();
+        assert_eq!(left, 2);
+        // The window moves on: everything older than 15 minutes is forgotten.
+        granted(claim_now(&db, "ana", "192.0.2.1", t + WINDOW + Duration::SECOND).await);
     }
 }

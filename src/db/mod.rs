@@ -138,6 +138,13 @@ impl Db {
         Ok(Self { writer, reader })
     }
 
+    /// A transaction on the writer that holds the write lock from its first statement
+    /// (`BEGIN IMMEDIATE`): what it reads can't be changed by another process before it
+    /// writes. Every claim (a limit's check and its record) is taken in one.
+    pub async fn begin_immediate(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// Closes both pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.reader.close().await;

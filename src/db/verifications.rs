@@ -1,6 +1,6 @@
 //! Verifications and the sends made for them.
 
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::{FromRow, SqliteConnection};
 
 /// A verification as stored.
 #[derive(Debug, Clone, FromRow, PartialEq)]
@@ -22,11 +22,13 @@ pub struct Verification {
     pub completed_by_id: Option<i64>,
     pub completed_by_name: Option<String>,
     pub completed_at: Option<String>,
+    /// When the code being checked at Plivo was sent there; `None` when none is.
+    pub code_checking_since: Option<String>,
 }
 
 const COLUMNS: &str = "id, phone_number, alias, channel, subaccount, plivo_uuid, started_by_id, \
     started_by_name, started_at, expires_at, last_sent_at, wrong_attempts, status, failure, \
-    completed_by_id, completed_by_name, completed_at";
+    completed_by_id, completed_by_name, completed_at, code_checking_since";
 
 /// A new verification, before anything is sent.
 #[derive(Debug, Clone)]
@@ -144,17 +146,63 @@ pub async fn finish(
     Ok(done.rows_affected() == 1)
 }
 
-/// Counts a wrong code; returns the new count.
-pub async fn wrong_code(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<i64> {
+/// Takes the verification's one code-check slot: it is pending, not past `now`, has a Plivo
+/// uuid, has tries left (`max_wrong`), and no other code is being checked (or that check began
+/// before `stale_before`, so it can't still be running). True if taken.
+pub async fn claim_code_check(
+    conn: &mut SqliteConnection,
+    id: &str,
+    now: &str,
+    stale_before: &str,
+    max_wrong: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE verifications SET code_checking_since = ?1
+         WHERE id = ?2 AND status = 'pending' AND expires_at > ?1 AND plivo_uuid IS NOT NULL
+           AND wrong_attempts < ?4
+           AND (code_checking_since IS NULL OR code_checking_since < ?3)",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(stale_before)
+    .bind(max_wrong)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives the code-check slot back.
+pub async fn end_code_check(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE verifications SET code_checking_since = NULL WHERE id = ?")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// No code check can be running when the server starts: slots left by a crash are given back.
+pub async fn end_all_code_checks(conn: &mut SqliteConnection) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE verifications SET code_checking_since = NULL WHERE code_checking_since IS NOT NULL",
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Counts a wrong code on a pending verification; returns the new count, or `None` if it was
+/// no longer pending (the count is then left as it was).
+pub async fn wrong_code(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
-        "UPDATE verifications SET wrong_attempts = wrong_attempts + 1 WHERE id = ? RETURNING wrong_attempts",
+        "UPDATE verifications SET wrong_attempts = wrong_attempts + 1
+         WHERE id = ? AND status = 'pending' RETURNING wrong_attempts",
     )
     .bind(id)
-    .fetch_one(conn)
+    .fetch_optional(conn)
     .await
 }
 
-/// Records a request to send a code.
+/// Records a request to send a code (the send slot a limit counts); returns its id.
 pub async fn record_send(
     conn: &mut SqliteConnection,
     verification_id: &str,
@@ -162,37 +210,45 @@ pub async fn record_send(
     user_id: i64,
     channel: &str,
     at: &str,
-) -> sqlx::Result<()> {
-    sqlx::query(
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
         "INSERT INTO verification_sends (verification_id, phone_number, user_id, channel, sent_at)
-         VALUES (?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(verification_id)
     .bind(phone_number)
     .bind(user_id)
     .bind(channel)
     .bind(at)
-    .execute(conn)
-    .await?;
+    .fetch_one(conn)
+    .await
+}
+
+/// Forgets a send that Plivo certainly did not make.
+pub async fn forget_send(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM verification_sends WHERE id = ?")
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// The send times for a number since `since`, oldest first.
 pub async fn sends_for_number(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     number: &str,
     since: &str,
 ) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT sent_at FROM verification_sends WHERE phone_number = ? AND sent_at > ? ORDER BY sent_at")
         .bind(number)
         .bind(since)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await
 }
 
 /// The send times by a person since `since`, oldest first.
 pub async fn sends_by_user(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     user_id: i64,
     since: &str,
 ) -> sqlx::Result<Vec<String>> {
@@ -201,6 +257,6 @@ pub async fn sends_by_user(
     )
     .bind(user_id)
     .bind(since)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await
 }

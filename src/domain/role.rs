@@ -30,6 +30,21 @@ pub enum Permission {
     ManageUsers,
 }
 
+impl Permission {
+    /// What it allows, to follow "may not": "delete caller IDs".
+    pub fn description(self) -> &'static str {
+        match self {
+            Permission::ViewCallerIds => "see caller IDs",
+            Permission::Verify => "verify numbers",
+            Permission::EditCallerId => "edit caller IDs",
+            Permission::DeleteCallerId => "delete caller IDs",
+            Permission::SyncNow => "start a sync",
+            Permission::ReadAudit => "read the audit log",
+            Permission::ManageUsers => "manage users",
+        }
+    }
+}
+
 impl Role {
     pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Auditor];
 

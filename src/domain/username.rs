@@ -15,7 +15,12 @@ pub enum UsernameError {
     TooLong,
     #[error("A username can use letters, digits, dots, dashes, underscores and @, and no spaces.")]
     BadCharacter,
+    #[error("That name is kept for the audit log's own entries. Choose another username.")]
+    Reserved,
 }
+
+/// Names the audit log gives to actors that are not people; no user may take one, in any case.
+pub const RESERVED: [&str; 3] = ["system", "anonymous", "command line"];
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Self, UsernameError> {
@@ -31,6 +36,9 @@ impl Username {
             .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
         {
             return Err(UsernameError::BadCharacter);
+        }
+        if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            return Err(UsernameError::Reserved);
         }
         Ok(Self(name.to_owned()))
     }
@@ -64,5 +72,7 @@ mod tests {
             Username::parse(&"x".repeat(65)),
             Err(UsernameError::TooLong)
         );
+        assert_eq!(Username::parse("System"), Err(UsernameError::Reserved));
+        assert_eq!(Username::parse("anonymous"), Err(UsernameError::Reserved));
     }
 }

@@ -297,7 +297,8 @@ impl PlivoClient {
                 after: self.timeout,
             }
         } else {
-            // Without the URL: it is ours, and the log line has the operation anyway.
+            // Without the URL: it is ours, and the log line has the operation anyway. Only a
+            // connection never made means the request was not sent.
             let e = e.without_url();
             let mut details = e.to_string();
             let mut source = std::error::Error::source(&e);
@@ -306,7 +307,11 @@ impl PlivoClient {
                 details.push_str(&cause.to_string());
                 source = cause.source();
             }
-            PlivoError::Connect { details }
+            if e.is_connect() {
+                PlivoError::Connect { details }
+            } else {
+                PlivoError::Interrupted { details }
+            }
         }
     }
 }

@@ -5,9 +5,12 @@ use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlivoError {
-    /// No connection could be made (DNS, refused, reset, TLS).
+    /// No connection could be made (DNS, refused, TLS): the request was never sent.
     #[error("could not connect to Plivo: {details}")]
     Connect { details: String },
+    /// The connection failed after the request may have been sent (reset, closed early).
+    #[error("the connection to Plivo broke before it answered: {details}")]
+    Interrupted { details: String },
     /// No complete answer within the time limit.
     #[error("Plivo did not answer within {after:?}")]
     Timeout { after: Duration },
@@ -39,6 +42,11 @@ impl PlivoError {
             PlivoError::Connect { .. } => "callerdesk could not reach Plivo, so nothing was sent. \
                 Check that the server is online, then try again."
                 .into(),
+            PlivoError::Interrupted { .. } => {
+                "The connection to Plivo broke before it answered, so callerdesk cannot tell \
+                whether it acted. Wait a minute, check, then try again."
+                    .into()
+            }
             PlivoError::Timeout { .. } => {
                 "Plivo did not answer in time, so callerdesk cannot tell \
                 whether it acted. Wait a minute, check, then try again."
@@ -113,10 +121,25 @@ impl PlivoError {
         }
     }
 
+    /// Whether Plivo certainly did not act on the request: it was never sent, or Plivo refused
+    /// it (429, or another 4xx). Otherwise (no answer in time, a broken connection, a 5xx, an
+    /// unreadable answer) it may have acted.
+    pub fn certainly_not_acted(&self) -> bool {
+        match self {
+            PlivoError::Connect { .. } | PlivoError::RateLimited { .. } => true,
+            PlivoError::Refused { status, .. } => (400..500).contains(status),
+            PlivoError::Interrupted { .. }
+            | PlivoError::Timeout { .. }
+            | PlivoError::Unreadable { .. } => false,
+        }
+    }
+
     /// Whether an idempotent call may be tried again: connection failures, 429 and 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
-            PlivoError::Connect { .. } | PlivoError::RateLimited { .. } => true,
+            PlivoError::Connect { .. }
+            | PlivoError::Interrupted { .. }
+            | PlivoError::RateLimited { .. } => true,
             PlivoError::Refused { status, .. } | PlivoError::Unreadable { status, .. } => {
                 *status >= 500
             }
@@ -137,6 +160,9 @@ mod tests {
             },
             PlivoError::Timeout {
                 after: Duration::from_secs(10),
+            },
+            PlivoError::Interrupted {
+                details: "reset".into(),
             },
             PlivoError::RateLimited {
                 retry_after: Some(Duration::from_secs(3)),

@@ -1,10 +1,12 @@
 //! How often codes may be sent: once a minute per verification, a number of times per number
-//! per day and per person per hour.
+//! per day and per person per hour. Each send takes a slot before Plivo is asked (a claim).
 
 use std::time::Duration;
 use time::OffsetDateTime;
 
-use crate::db::{Db, parse_timestamp, timestamp, verifications};
+use sqlx::SqliteConnection;
+
+use crate::db::{parse_timestamp, timestamp, verifications};
 
 /// The limits (configurable; defaults as in PRODUCT.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,21 +57,36 @@ fn until(now: OffsetDateTime, at: OffsetDateTime) -> Duration {
     Duration::try_from(at - now).unwrap_or(Duration::ZERO)
 }
 
+/// A send slot taken by [`Limits::claim`]: a row of `verification_sends`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendClaim(i64);
+
 impl Limits {
-    /// Whether another send is allowed now; `last_sent` is this verification's last send.
-    pub async fn check(
+    /// Takes a slot for sending a code for verification `id` to `number` by `user_id`, unless a
+    /// limit refuses it: the verification's cooldown since its last send, the number's sends in
+    /// 24 hours, the person's in an hour. `conn` must be the writer inside a transaction begun
+    /// with `BEGIN IMMEDIATE`: the counts and the slot are one step, so sends asked for at the
+    /// same moment are counted one after another. The caller commits.
+    pub async fn claim(
         &self,
-        db: &Db,
+        conn: &mut SqliteConnection,
+        id: &str,
         number: &str,
         user_id: i64,
-        last_sent: Option<OffsetDateTime>,
+        channel: &str,
         now: OffsetDateTime,
-    ) -> sqlx::Result<Option<Limited>> {
+    ) -> sqlx::Result<Result<SendClaim, Limited>> {
         let cooldown =
             time::Duration::try_from(self.resend_cooldown).unwrap_or(time::Duration::MINUTE);
-        if let Some(last) = last_sent {
+        let last: Option<String> = sqlx::query_scalar(
+            "SELECT MAX(sent_at) FROM verification_sends WHERE verification_id = ?",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+        if let Some(last) = last.as_deref().and_then(parse_timestamp) {
             if last + cooldown > now {
-                return Ok(Some(Limited {
+                return Ok(Err(Limited {
                     wait: until(now, last + cooldown),
                     reason: "A code was sent less than a minute ago; give it a moment to arrive."
                         .into(),
@@ -78,9 +95,9 @@ impl Limits {
         }
         let day = time::Duration::DAY;
         let sends =
-            verifications::sends_for_number(&db.reader, number, &timestamp(now - day)).await?;
+            verifications::sends_for_number(&mut *conn, number, &timestamp(now - day)).await?;
         if let Some(oldest) = over(&sends, self.per_number_per_day) {
-            return Ok(Some(Limited {
+            return Ok(Err(Limited {
                 wait: until(now, oldest + day),
                 reason: format!(
                     "This number has been sent {} codes in the last 24 hours, the most allowed.",
@@ -90,9 +107,9 @@ impl Limits {
         }
         let hour = time::Duration::HOUR;
         let sends =
-            verifications::sends_by_user(&db.reader, user_id, &timestamp(now - hour)).await?;
+            verifications::sends_by_user(&mut *conn, user_id, &timestamp(now - hour)).await?;
         if let Some(oldest) = over(&sends, self.per_person_per_hour) {
-            return Ok(Some(Limited {
+            return Ok(Err(Limited {
                 wait: until(now, oldest + hour),
                 reason: format!(
                     "You have sent {} codes in the last hour, the most allowed.",
@@ -100,7 +117,14 @@ impl Limits {
                 ),
             }));
         }
-        Ok(None)
+        let slot =
+            verifications::record_send(conn, id, number, user_id, channel, &timestamp(now)).await?;
+        Ok(Ok(SendClaim(slot)))
+    }
+
+    /// Gives a slot back: Plivo certainly sent nothing for it.
+    pub async fn release(conn: &mut SqliteConnection, claim: SendClaim) -> sqlx::Result<()> {
+        verifications::forget_send(conn, claim.0).await
     }
 }
 

@@ -3,21 +3,20 @@
 //! Plivo with no transaction open, then commits the outcome with the state change. The code
 //! itself passes straight through to Plivo: it is never stored, logged or put in an event.
 
+mod code;
 mod limits;
 
-pub use limits::{Limited, Limits};
+pub use limits::{Limited, Limits, SendClaim};
 
 use serde_json::json;
-use std::time::Duration;
+use std::{future::Future, time::Duration};
 use time::OffsetDateTime;
 
 use crate::{
     audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta},
     clock::Clock,
     db::{
-        Db,
-        caller_ids::{self, PlivoFields},
-        parse_timestamp, timestamp,
+        Db, parse_timestamp, timestamp,
         verifications::{self, NewVerification, Verification},
     },
     domain::{Alias, PhoneNumber},
@@ -56,6 +55,11 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CodeOutcome {
     Verified,
+    /// Plivo accepted the code, so the number is verified, but the verification had already
+    /// ended (cancelled or expired while the code was being checked); it keeps that status.
+    VerifiedAfterEnd {
+        status: String,
+    },
     /// Plivo said no; this many tries are left.
     WrongCode {
         attempts_left: i64,
@@ -68,6 +72,8 @@ pub enum CodeOutcome {
     NotPending,
     /// Plivo's answer to the start never arrived, so there is nothing to submit to.
     NotSent,
+    /// Another code for this verification is being checked right now; try again when it is.
+    Busy,
     /// Plivo could not be asked; nothing was used up. The plain message.
     PlivoFailed(String),
 }
@@ -82,7 +88,7 @@ pub enum ResendOutcome {
 }
 
 /// A code to send for a verification (first or again).
-struct Send<'a> {
+struct CodeSend<'a> {
     id: &'a str,
     number: &'a PhoneNumber,
     alias: &'a str,
@@ -90,6 +96,28 @@ struct Send<'a> {
     subaccount: &'a str,
     /// What the `requested` event and its outcome record.
     details: serde_json::Value,
+}
+
+/// Why a verification step could not be carried out (beyond what its outcome says).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the database failed: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The step's task ended without an answer (it panicked).
+    #[error("the verification step stopped unexpectedly: {0}")]
+    Stopped(String),
+}
+
+/// Runs a step that calls Plivo on a task of its own and waits for it. A request whose caller
+/// goes away (a closed tab, a timeout) is dropped by the web server mid-step; on its own task
+/// the step still records Plivo's answer and gives back the slot it claimed.
+async fn detached<T: Send + 'static>(
+    step: impl Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+) -> Result<T, VerifyError> {
+    match tokio::spawn(step).await {
+        Ok(result) => Ok(result?),
+        Err(e) => Err(VerifyError::Stopped(e.to_string())),
+    }
 }
 
 /// The verification steps, with what they need.
@@ -134,33 +162,30 @@ impl Verifier {
         self.clock.now()
     }
 
-    /// Starts a verification: our record and a `requested` event first, then Plivo. A Plivo
-    /// failure leaves the verification `failed` with the reason; nothing is retried.
+    /// Starts a verification: our record, a send slot and a `requested` event first, in one
+    /// transaction, then Plivo. A Plivo failure leaves the verification `failed` with the
+    /// reason; nothing is retried. Runs to the end even if the caller goes away.
     pub async fn start(
         &self,
         person: &Person,
         request: &Request,
+    ) -> Result<Result<Verification, Limited>, VerifyError> {
+        let (this, person, request) = (self.clone(), person.clone(), request.clone());
+        detached(async move { this.start_now(&person, &request).await }).await
+    }
+
+    async fn start_now(
+        &self,
+        person: &Person,
+        request: &Request,
     ) -> Result<Result<Verification, Limited>, sqlx::Error> {
-        if let Some(limited) = self
-            .limits
-            .check(
-                &self.db,
-                request.number.as_str(),
-                person.id,
-                None,
-                self.now(),
-            )
-            .await?
-        {
-            return Ok(Err(limited));
-        }
         let id = new_id();
         let now = self.now();
         let number = request.number.as_str();
         let channel = request.channel.as_str();
         let subaccount = request.subaccount.clone().unwrap_or_default();
         let details = json!({ "alias": request.alias.as_str(), "channel": channel, "subaccount": subaccount });
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.begin_immediate().await?;
         verifications::insert(
             &mut tx,
             &NewVerification {
@@ -176,7 +201,16 @@ impl Verifier {
             },
         )
         .await?;
-        let send = Send {
+        let claim = match self
+            .limits
+            .claim(&mut tx, &id, number, person.id, channel, now)
+            .await?
+        {
+            Ok(claim) => claim,
+            // Dropping the transaction forgets the verification too.
+            Err(limited) => return Ok(Err(limited)),
+        };
+        let send = CodeSend {
             id: &id,
             number: &request.number,
             alias: request.alias.as_str(),
@@ -184,31 +218,23 @@ impl Verifier {
             subaccount: &subaccount,
             details,
         };
-        self.send_code(person, tx, send).await?;
+        self.send_code(person, tx, claim, send).await?;
         let stored = verifications::by_id(&self.db.reader, &id).await?;
         stored.map(Ok).ok_or(sqlx::Error::RowNotFound)
     }
 
-    /// Sends a code: records the send and its `requested` event in `tx` (after whatever the
-    /// caller wrote there), commits, asks Plivo with no transaction open, and records what it
-    /// answered. Returns the plain message when no code was sent.
+    /// Sends a code whose slot is claimed in `tx`: adds the `requested` event, commits, asks
+    /// Plivo with no transaction open, and records what it answered. Returns the plain message
+    /// when no code was sent.
     async fn send_code(
         &self,
         person: &Person,
         mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
-        send: Send<'_>,
+        claim: SendClaim,
+        send: CodeSend<'_>,
     ) -> Result<Option<String>, sqlx::Error> {
         let now = self.now();
         let (id, number) = (send.id, send.number.as_str());
-        verifications::record_send(
-            &mut tx,
-            id,
-            number,
-            person.id,
-            send.channel.as_str(),
-            &timestamp(now),
-        )
-        .await?;
         let requested = event(
             &person.actor(),
             &person.meta,
@@ -229,7 +255,7 @@ impl Verifier {
                 subaccount: Some(send.subaccount.to_owned()).filter(|s| !s.is_empty()),
             })
             .await;
-        self.record_send_outcome(person, &send, request_event, answer)
+        self.record_send_outcome(person, &send, claim, request_event, answer)
             .await
     }
 
@@ -237,7 +263,8 @@ impl Verifier {
     async fn record_send_outcome(
         &self,
         person: &Person,
-        send: &Send<'_>,
+        send: &CodeSend<'_>,
+        claim: SendClaim,
         request_event: i64,
         answer: Result<crate::plivo::Started, PlivoError>,
     ) -> Result<Option<String>, sqlx::Error> {
@@ -277,6 +304,11 @@ impl Verifier {
             Err(e) => {
                 tracing::warn!(error = %e, verification = id, "Plivo did not send a code");
                 let message = e.full_message();
+                // A send Plivo certainly did not make does not count against the limits; one
+                // it may have made (no answer in time, a 5xx) does.
+                if e.certainly_not_acted() {
+                    Limits::release(&mut tx, claim).await?;
+                }
                 let first_send = verifications::by_id(&mut *tx, id)
                     .await?
                     .is_some_and(|v| v.plivo_uuid.is_none());
@@ -314,24 +346,6 @@ impl Verifier {
         Ok(message)
     }
 
-    /// Marks a pending verification past its expiry as expired (with its event). True if it was.
-    async fn expire_if_due(
-        &self,
-        v: &Verification,
-        actor: &Actor,
-        meta: &RequestMeta,
-    ) -> Result<bool, sqlx::Error> {
-        let now = self.now();
-        let due = parse_timestamp(&v.expires_at).is_none_or(|t| t <= now);
-        if v.status != "pending" || !due {
-            return Ok(false);
-        }
-        let mut tx = self.db.writer.begin().await?;
-        expire(&mut tx, v, actor, meta, now).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
     /// Marks every overdue pending verification expired, as the system.
     pub async fn expire_overdue(&self) -> Result<usize, sqlx::Error> {
         let now = self.now();
@@ -344,183 +358,56 @@ impl Verifier {
         Ok(overdue.len())
     }
 
-    /// Submits a code. `code` must already be 4 to 8 digits.
-    pub async fn submit_code(
-        &self,
-        person: &Person,
-        id: &str,
-        code: &str,
-    ) -> Result<CodeOutcome, sqlx::Error> {
-        let Some(v) = verifications::by_id(&self.db.reader, id).await? else {
-            return Ok(CodeOutcome::NotPending);
-        };
-        if v.status != "pending" {
-            return Ok(CodeOutcome::NotPending);
-        }
-        if self
-            .expire_if_due(&v, &person.actor(), &person.meta)
-            .await?
-        {
-            return Ok(CodeOutcome::Expired);
-        }
-        let Some(plivo_uuid) = v.plivo_uuid.clone() else {
-            return Ok(CodeOutcome::NotSent);
-        };
-        let mut tx = self.db.writer.begin().await?;
-        let request_event = audit::append(
-            &mut tx,
-            self.now(),
-            event(
-                &person.actor(),
-                &person.meta,
-                Action::VerificationCompleted,
-                Outcome::Requested,
-                id,
-                &v.phone_number,
-            ),
-        )
-        .await?
-        .id;
-        tx.commit().await?;
-
-        let answer = self.plivo.submit_code(&plivo_uuid, code).await;
-        let now = self.now();
-        let mut tx = self.db.writer.begin().await?;
-        let outcome = match answer {
-            Ok(verified) => {
-                let number = PhoneNumber::from_e164(&v.phone_number)
-                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-                let fields = PlivoFields {
-                    alias: verified.alias.clone().unwrap_or_else(|| v.alias.clone()),
-                    country: verified
-                        .country
-                        .clone()
-                        .or_else(|| number.country())
-                        .unwrap_or_default(),
-                    subaccount: verified
-                        .subaccount
-                        .clone()
-                        .unwrap_or_else(|| v.subaccount.clone()),
-                    verification_uuid: verified.verification_uuid.clone().or(Some(plivo_uuid)),
-                    plivo_created_at: verified.created_at.map(timestamp),
-                    plivo_modified_at: verified.created_at.map(timestamp),
-                };
-                verifications::finish(
-                    &mut tx,
-                    id,
-                    "verified",
-                    None,
-                    Some((person.id, &person.name)),
-                    &timestamp(now),
-                )
-                .await?;
-                caller_ids::record_verified(
-                    &mut tx,
-                    &number,
-                    &fields,
-                    person.id,
-                    &person.name,
-                    &timestamp(now),
-                )
-                .await?;
-                audit::append(
-                    &mut tx,
-                    now,
-                    event(&person.actor(), &person.meta, Action::VerificationCompleted, Outcome::Succeeded, id, &v.phone_number)
-                        .with_plivo(verified.api_id.as_deref(), None)
-                        .with_request(request_event)
-                        .with_details(json!({ "alias": fields.alias, "country": fields.country, "subaccount": fields.subaccount })),
-                )
-                .await?;
-                CodeOutcome::Verified
-            }
-            Err(PlivoError::Refused {
-                status: 400,
-                error,
-                api_id,
-            }) => {
-                let attempts = verifications::wrong_code(&mut tx, id).await?;
-                audit::append(
-                    &mut tx,
-                    now,
-                    event(
-                        &person.actor(),
-                        &person.meta,
-                        Action::VerificationCodeRejected,
-                        Outcome::Failed,
-                        id,
-                        &v.phone_number,
-                    )
-                    .with_plivo(api_id.as_deref(), Some(400))
-                    .with_request(request_event)
-                    .with_details(json!({ "error": error, "wrong_attempts": attempts })),
-                )
-                .await?;
-                if attempts >= MAX_WRONG_CODES {
-                    let why = "Five wrong codes were entered, so this verification was stopped. Start again to send a new code.";
-                    verifications::finish(&mut tx, id, "failed", Some(why), None, &timestamp(now))
-                        .await?;
-                    CodeOutcome::Locked
-                } else {
-                    CodeOutcome::WrongCode {
-                        attempts_left: MAX_WRONG_CODES - attempts,
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, verification = id, "Plivo did not check the code");
-                audit::append(
-                    &mut tx,
-                    now,
-                    event(
-                        &person.actor(),
-                        &person.meta,
-                        Action::VerificationCompleted,
-                        Outcome::Failed,
-                        id,
-                        &v.phone_number,
-                    )
-                    .with_plivo(e.api_id(), e.status())
-                    .with_request(request_event)
-                    .with_details(failure_details(&e, json!({}))),
-                )
-                .await?;
-                CodeOutcome::PlivoFailed(e.full_message())
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
-    }
-
-    /// Sends a new code (by `channel`), replacing the one sent before.
+    /// Sends a new code (by `channel`), replacing the one sent before. Runs to the end even if
+    /// the caller goes away.
     pub async fn resend(
         &self,
         person: &Person,
         id: &str,
         channel: Channel,
+    ) -> Result<ResendOutcome, VerifyError> {
+        let (this, person, id) = (self.clone(), person.clone(), id.to_owned());
+        detached(async move { this.resend_now(&person, &id, channel).await }).await
+    }
+
+    async fn resend_now(
+        &self,
+        person: &Person,
+        id: &str,
+        channel: Channel,
     ) -> Result<ResendOutcome, sqlx::Error> {
-        let Some(v) = verifications::by_id(&self.db.reader, id).await? else {
+        let now = self.now();
+        let mut tx = self.db.begin_immediate().await?;
+        let Some(v) = verifications::by_id(&mut *tx, id).await? else {
             return Ok(ResendOutcome::NotPending);
         };
-        if v.status != "pending"
-            || self
-                .expire_if_due(&v, &person.actor(), &person.meta)
-                .await?
-        {
+        if v.status != "pending" {
             return Ok(ResendOutcome::NotPending);
         }
-        let last = v.last_sent_at.as_deref().and_then(parse_timestamp);
-        if let Some(limited) = self
+        if is_due(&v, now) {
+            expire(&mut tx, &v, &person.actor(), &person.meta, now).await?;
+            tx.commit().await?;
+            return Ok(ResendOutcome::NotPending);
+        }
+        let claim = match self
             .limits
-            .check(&self.db, &v.phone_number, person.id, last, self.now())
+            .claim(
+                &mut tx,
+                id,
+                &v.phone_number,
+                person.id,
+                channel.as_str(),
+                now,
+            )
             .await?
         {
-            return Ok(ResendOutcome::Limited(limited));
-        }
+            Ok(claim) => claim,
+            Err(limited) => return Ok(ResendOutcome::Limited(limited)),
+        };
         let details = json!({ "channel": channel.as_str(), "resend": true });
         let number = PhoneNumber::from_e164(&v.phone_number)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        let send = Send {
+        let send = CodeSend {
             id,
             number: &number,
             alias: &v.alias,
@@ -528,8 +415,7 @@ impl Verifier {
             subaccount: &v.subaccount,
             details,
         };
-        let tx = self.db.writer.begin().await?;
-        Ok(match self.send_code(person, tx, send).await? {
+        Ok(match self.send_code(person, tx, claim, send).await? {
             None => ResendOutcome::Sent,
             Some(message) => ResendOutcome::PlivoFailed(message),
         })
@@ -569,6 +455,11 @@ impl Verifier {
         tx.commit().await?;
         Ok(cancelled)
     }
+}
+
+/// Whether a verification's time is up.
+fn is_due(v: &Verification, now: OffsetDateTime) -> bool {
+    parse_timestamp(&v.expires_at).is_none_or(|t| t <= now)
 }
 
 /// Ends a pending verification as expired, with its event (nothing if it was no longer pending).

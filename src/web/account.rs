@@ -9,12 +9,14 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
+use serde_json::json;
 
 use crate::{
     audit::{self, Action, NewEvent, Outcome},
     auth::{
         password,
         session::{SIGNED_IN, SignedIn},
+        throttle::{self, Claim},
     },
     db::users,
     domain::Password,
@@ -62,6 +64,42 @@ pub async fn change_password(
     ClientMeta(meta): ClientMeta,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let refused = |current_error: String, new_error: Option<String>| async {
+        let page = AccountPage {
+            chrome: Chrome::for_user(&state, &me, Nav::Account).await?,
+            must_change: me.user.must_change_password,
+            current_error: Some(current_error),
+            new_error,
+        };
+        Ok::<_, AppError>((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    };
+    let failed_event = |reason: &str| {
+        NewEvent::new(me.actor(), &meta, Action::PasswordChanged, Outcome::Failed)
+            .with_details(json!({ "reason": reason }))
+    };
+    // The current password is a password guess: it takes a slot like a sign-in does, from the
+    // same allowance of the account's name.
+    let mut tx = state.db.begin_immediate().await?;
+    let ip = meta.client_ip.clone().unwrap_or_else(|| "unknown".into());
+    let attempt = match throttle::claim(&mut tx, &me.user.username, &ip, now).await? {
+        Claim::Granted(attempt) => {
+            tx.commit().await?;
+            attempt
+        }
+        Claim::Throttled(wait) => {
+            audit::append(&mut tx, now, failed_event("too many wrong passwords")).await?;
+            tx.commit().await?;
+            return refused(
+                format!(
+                    "Too many wrong passwords. Try again in {}.",
+                    throttle::minutes_text(wait)
+                ),
+                None,
+            )
+            .await;
+        }
+    };
     let stored = users::password_hash(&state.db.reader, me.user.id).await?;
     let current_ok = password::verify(form.current, stored).await;
     let new = match Password::parse(&form.new) {
@@ -70,21 +108,28 @@ pub async fn change_password(
         }
         other => other.map_err(|e| e.to_string()),
     };
-    let new = match (current_ok, new) {
-        (true, Ok(new)) => new,
-        (current_ok, new) => {
+    let mut tx = state.db.writer.begin().await?;
+    if !current_ok {
+        throttle::failed(&mut tx, attempt).await?;
+        audit::append(&mut tx, now, failed_event("wrong current password")).await?;
+        tx.commit().await?;
+        return refused("That is not your current password.".to_owned(), new.err()).await;
+    }
+    throttle::succeeded(&mut tx, attempt, &me.user.username).await?;
+    tx.commit().await?;
+    let new = match new {
+        Ok(new) => new,
+        Err(why) => {
             let page = AccountPage {
                 chrome: Chrome::for_user(&state, &me, Nav::Account).await?,
                 must_change: me.user.must_change_password,
-                current_error: (!current_ok)
-                    .then(|| "That is not your current password.".to_owned()),
-                new_error: new.err(),
+                current_error: None,
+                new_error: Some(why),
             };
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
     let hash = password::hash(&new).await?;
-    let now = state.clock.now();
     let mut tx = state.db.writer.begin().await?;
     users::set_password(&mut tx, me.user.id, &hash, false).await?;
     audit::append(

@@ -20,7 +20,7 @@ use crate::{
     audit::{
         self, Action, ChainStatus, NewEvent, Outcome, StoredEvent, describe,
         export::{self, Format},
-        query::{self, Filter},
+        query::{self, ActorFilter, Filter},
     },
     db::users,
     domain::{Permission, PhoneNumber},
@@ -32,6 +32,13 @@ use crate::{
         state::AppState,
     },
 };
+
+/// The actors that are not people, as recorded and as the person filter names them.
+const NOT_PEOPLE: [(&str, &str); 3] = [
+    ("system", "callerdesk itself (scheduled work)"),
+    ("anonymous", "someone not signed in"),
+    ("command line", "the command line"),
+];
 
 /// How long a `requested` event may wait for its outcome before it is shown as unknown.
 pub const OUTCOME_GRACE: time::Duration = time::Duration::minutes(2);
@@ -203,8 +210,15 @@ impl AuditParams {
         let action = keep(&self.action).filter(|a| Action::ALL.iter().any(|x| x.as_str() == a));
         let outcome = keep(&self.outcome)
             .filter(|o| ["requested", "succeeded", "failed"].contains(&o.as_str()));
+        let actor = keep(&self.person).and_then(|p| match p.parse::<i64>() {
+            Ok(id) => Some(ActorFilter::Person(id)),
+            Err(_) => NOT_PEOPLE
+                .iter()
+                .any(|(name, _)| *name == p)
+                .then_some(ActorFilter::NotAPerson(p)),
+        });
         let filter = Filter {
-            actor: keep(&self.person),
+            actor,
             number,
             action,
             outcome,
@@ -279,7 +293,8 @@ async fn chain_view(state: &AppState, db: impl SqliteExecutor<'_>) -> Result<Cha
 pub struct AuditPage {
     chrome: Chrome,
     params: AuditParams,
-    people: Vec<String>,
+    /// The person filter's choices: (value, label).
+    people: Vec<(String, String)>,
     actions: Vec<(&'static str, &'static str)>,
     number_error: Option<String>,
     chain: ChainView,
@@ -326,12 +341,16 @@ pub async fn show(
         drop(db);
         list.into_response()
     } else {
-        let mut people: Vec<String> = users::list(&mut *db)
+        let mut people: Vec<(String, String)> = users::list(&mut *db)
             .await?
             .into_iter()
-            .map(|u| u.username)
+            .map(|u| (u.id.to_string(), u.username))
             .collect();
-        people.extend(["system", "anonymous", "command line"].map(str::to_owned));
+        people.extend(
+            NOT_PEOPLE
+                .iter()
+                .map(|(value, label)| ((*value).to_owned(), (*label).to_owned())),
+        );
         let chain = chain_view(&state, &mut *db).await?;
         drop(db);
         AuditPage {

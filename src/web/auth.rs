@@ -17,12 +17,13 @@ use crate::{
     auth::{
         password,
         session::{CSRF, SIGNED_IN, SignedIn, random_token},
-        throttle,
+        throttle::{self, Claim},
     },
     db::{timestamp, users},
     domain::{Password, Role, Username},
     error::AppError,
     web::{
+        csrf::FormToken,
         extract::{ClientMeta, CurrentUser},
         layout::{Chrome, notify},
         state::AppState,
@@ -48,24 +49,55 @@ pub struct LoginQuery {
     signed_out: Option<String>,
 }
 
-/// Only paths on this site, so the sign-in page can't be used to send someone elsewhere.
+/// Where to go after signing in: `next` when it is a path on this site, else `/`. A path starts
+/// with one `/` not followed by `/` or `\\`, and holds no backslash, control character or
+/// whitespace, as sent or percent-decoded: browsers read `/\\host`, `//host` and `/<tab>/host` as
+/// another site, and a line break can't be put in a header.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/".to_owned(),
+    fn local(path: &str) -> bool {
+        let mut chars = path.chars();
+        chars.next() == Some('/')
+            && !matches!(chars.next(), Some('/' | '\\'))
+            && !path
+                .chars()
+                .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
     }
+    let Some(next) = next else {
+        return "/".to_owned();
+    };
+    // Every layer of percent-encoding must be a local path too (`%2F%2F`, `%252F`).
+    let mut layer = std::borrow::Cow::Borrowed(next);
+    for _ in 0..4 {
+        if !local(&layer) {
+            return "/".to_owned();
+        }
+        let decoded: String = percent_decode(&layer);
+        if decoded == *layer {
+            return next.to_owned();
+        }
+        layer = std::borrow::Cow::Owned(decoded);
+    }
+    "/".to_owned()
+}
+
+/// `%XX` sequences decoded, anything undecodable (bad UTF-8) replaced.
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// `GET /login`
 pub async fn login_form(
     State(state): State<AppState>,
     session: Session,
+    form_token: FormToken,
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, AppError> {
     if session.get::<SignedIn>(SIGNED_IN).await?.is_some() {
         return Ok(Redirect::to(&safe_next(query.next.as_deref())).into_response());
     }
-    let mut chrome = Chrome::anonymous(&state, &session).await?;
+    let mut chrome = Chrome::anonymous(&state, &session, &form_token).await?;
     if query.signed_out.is_some() {
         chrome.notice = Some("You have signed out.".to_owned());
     }
@@ -92,6 +124,7 @@ pub struct LoginForm {
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
+    form_token: FormToken,
     ClientMeta(meta): ClientMeta,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
@@ -99,27 +132,35 @@ pub async fn login(
     let username: String = form.username.trim().chars().take(64).collect();
     let ip = meta.client_ip.clone().unwrap_or_else(|| "unknown".into());
     let next = safe_next(form.next.as_deref());
-    if let Some(wait) = throttle::wait(&state.db.reader, &username, &ip, now).await? {
-        let mut tx = state.db.writer.begin().await?;
-        audit::append(
-            &mut tx,
-            now,
-            NewEvent::new(
-                Actor::anonymous(),
-                &meta,
-                Action::SignInThrottled,
-                Outcome::Failed,
+    // A slot for this check first, in the writer: requests that arrive together can't all pass
+    // the count before any of them is recorded.
+    let mut tx = state.db.begin_immediate().await?;
+    let attempt = match throttle::claim(&mut tx, &username, &ip, now).await? {
+        Claim::Granted(attempt) => {
+            tx.commit().await?;
+            attempt
+        }
+        Claim::Throttled(wait) => {
+            audit::append(
+                &mut tx,
+                now,
+                NewEvent::new(
+                    Actor::anonymous(),
+                    &meta,
+                    Action::SignInThrottled,
+                    Outcome::Failed,
+                )
+                .with_details(json!({ "username": username })),
             )
-            .with_details(json!({ "username": username })),
-        )
-        .await?;
-        tx.commit().await?;
-        let message = format!(
-            "Too many failed sign-ins. Try again in {}.",
-            throttle::minutes_text(wait)
-        );
-        return login_refused(&state, &session, username, next, message).await;
-    }
+            .await?;
+            tx.commit().await?;
+            let message = format!(
+                "Too many failed sign-ins. Try again in {}.",
+                throttle::minutes_text(wait)
+            );
+            return login_refused(&state, &session, &form_token, username, next, message).await;
+        }
+    };
 
     let user = users::by_name(&state.db.reader, &username).await?;
     let stored = match &user {
@@ -131,7 +172,7 @@ pub async fn login(
 
     let Some(user) = user else {
         let mut tx = state.db.writer.begin().await?;
-        throttle::record_failure(&mut tx, &username, &ip, now).await?;
+        throttle::failed(&mut tx, attempt).await?;
         audit::append(
             &mut tx,
             now,
@@ -143,6 +184,7 @@ pub async fn login(
         return login_refused(
             &state,
             &session,
+            &form_token,
             username,
             next,
             WRONG_CREDENTIALS.to_owned(),
@@ -152,7 +194,7 @@ pub async fn login(
 
     let mut tx = state.db.writer.begin().await?;
     users::record_sign_in(&mut tx, user.id, &timestamp(now)).await?;
-    throttle::clear(&mut tx, &user.username).await?;
+    throttle::succeeded(&mut tx, attempt, &username).await?;
     audit::append(
         &mut tx,
         now,
@@ -191,12 +233,13 @@ pub async fn login(
 async fn login_refused(
     state: &AppState,
     session: &Session,
+    form_token: &FormToken,
     username: String,
     next: String,
     error: String,
 ) -> Result<Response, AppError> {
     let page = LoginPage {
-        chrome: Chrome::anonymous(state, session).await?,
+        chrome: Chrome::anonymous(state, session, form_token).await?,
         username,
         next,
         error: Some(error),
@@ -250,9 +293,10 @@ pub struct SetupQuery {
 pub async fn setup_form(
     State(state): State<AppState>,
     session: Session,
+    form_token: FormToken,
     Query(query): Query<SetupQuery>,
 ) -> Result<Response, AppError> {
-    let chrome = Chrome::anonymous(&state, &session).await?;
+    let chrome = Chrome::anonymous(&state, &session, &form_token).await?;
     if !state.setup.accepts(&query.token) {
         return Ok((StatusCode::NOT_FOUND, SetupClosedPage { chrome }).into_response());
     }
@@ -282,11 +326,12 @@ pub struct SetupForm {
 pub async fn setup(
     State(state): State<AppState>,
     session: Session,
+    form_token: FormToken,
     ClientMeta(meta): ClientMeta,
     Form(form): Form<SetupForm>,
 ) -> Result<Response, AppError> {
     if !state.setup.accepts(&form.token) {
-        let chrome = Chrome::anonymous(&state, &session).await?;
+        let chrome = Chrome::anonymous(&state, &session, &form_token).await?;
         return Ok((StatusCode::NOT_FOUND, SetupClosedPage { chrome }).into_response());
     }
     let username = Username::parse(&form.username);
@@ -302,7 +347,7 @@ pub async fn setup(
             return Ok((
                 StatusCode::UNPROCESSABLE_ENTITY,
                 SetupPage {
-                    chrome: Chrome::anonymous(&state, &session).await?,
+                    chrome: Chrome::anonymous(&state, &session, &form_token).await?,
                     token: form.token,
                     username: form.username,
                     username_error: u.err().map(|e| e.to_string()),
@@ -318,7 +363,7 @@ pub async fn setup(
     // Re-checked under the writer: setup happens once, even if two tabs race.
     if users::count(&mut *tx).await? > 0 {
         state.setup.close();
-        let chrome = Chrome::anonymous(&state, &session).await?;
+        let chrome = Chrome::anonymous(&state, &session, &form_token).await?;
         return Ok((StatusCode::NOT_FOUND, SetupClosedPage { chrome }).into_response());
     }
     let id = users::insert(

@@ -14,7 +14,7 @@ use crate::{
     auth::session::{SIGNED_IN, SignedIn, TOUCH_EVERY_SECS, TOUCHED},
     db::users::{self, User},
     domain::{Permission, Role},
-    error::AppError,
+    error::{AppError, Refusal},
     web::state::AppState,
 };
 
@@ -40,7 +40,14 @@ impl CurrentUser {
         if self.role().can(permission) {
             Ok(())
         } else {
-            Err(AppError::Forbidden)
+            Err(AppError::Forbidden(Refusal {
+                actor: self.actor(),
+                reason: format!(
+                    "the role {} may not {}",
+                    self.role().as_str(),
+                    permission.description()
+                ),
+            }))
         }
     }
 
@@ -102,6 +109,32 @@ impl ClientMeta {
     }
 }
 
+impl ClientMeta {
+    /// Where the request with these headers and extensions came from.
+    pub fn of(
+        headers: &HeaderMap,
+        extensions: &axum::http::Extensions,
+        trusted_proxies: &[IpNet],
+    ) -> Self {
+        let peer = extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(512).collect::<String>())
+        };
+        Self(RequestMeta {
+            client_ip: peer
+                .map(|peer| client_ip(peer, headers, trusted_proxies))
+                .map(|ip| ip.to_string()),
+            user_agent: header("user-agent"),
+            request_id: header("x-request-id"),
+        })
+    }
+}
+
 impl FromRequestParts<AppState> for ClientMeta {
     type Rejection = std::convert::Infallible;
 
@@ -109,24 +142,11 @@ impl FromRequestParts<AppState> for ClientMeta {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.chars().take(512).collect::<String>())
-        };
-        Ok(Self(RequestMeta {
-            client_ip: peer
-                .map(|peer| client_ip(peer, &parts.headers, &state.settings.trusted_proxies))
-                .map(|ip| ip.to_string()),
-            user_agent: header("user-agent"),
-            request_id: header("x-request-id"),
-        }))
+        Ok(Self::of(
+            &parts.headers,
+            &parts.extensions,
+            &state.settings.trusted_proxies,
+        ))
     }
 }
 

@@ -9,6 +9,7 @@ use crate::{
     error::AppError,
     web::{
         assets::{AssetUrls, URLS},
+        csrf::FormToken,
         extract::CurrentUser,
         state::AppState,
     },
@@ -53,7 +54,14 @@ impl Chrome {
         user: &CurrentUser,
         nav: Nav,
     ) -> Result<Self, AppError> {
-        let mut chrome = Self::anonymous(state, &user.session).await?;
+        let mut chrome = Self {
+            user: None,
+            sandbox: state.settings.is_sandbox(),
+            csrf: csrf_token(&user.session).await?,
+            notice: take_notice(&user.session).await?,
+            nav: Nav::None,
+            assets: &URLS,
+        };
         chrome.user = Some(ChromeUser {
             name: user.user.username.clone(),
             role: user.role().label(),
@@ -65,12 +73,17 @@ impl Chrome {
         Ok(chrome)
     }
 
-    /// For a page shown to someone not signed in (sign-in, setup).
-    pub async fn anonymous(state: &AppState, session: &Session) -> Result<Self, AppError> {
+    /// For a page shown to someone not signed in (sign-in, setup): its forms carry the
+    /// double-submit token, so showing them writes no session.
+    pub async fn anonymous(
+        state: &AppState,
+        session: &Session,
+        form: &FormToken,
+    ) -> Result<Self, AppError> {
         Ok(Self {
             user: None,
             sandbox: state.settings.is_sandbox(),
-            csrf: csrf_token(session).await?,
+            csrf: form.0.clone(),
             notice: take_notice(session).await?,
             nav: Nav::None,
             assets: &URLS,

@@ -1,100 +1,70 @@
-//! Middleware: CSRF and same-origin checks on every POST, security headers, and error pages
-//! rendered (and logged once) with the request id.
+//! Middleware: security headers, and error pages rendered (and logged once) with the request
+//! id. (Forged requests are refused by `web::csrf`.)
 
 use askama::Template;
 use axum::{
-    body::Body,
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     middleware::Next,
     response::{Html, IntoResponse, Response},
 };
-use subtle::ConstantTimeEq;
-use tower_sessions::Session;
+
+use serde_json::json;
 
 use crate::{
-    auth::session::CSRF,
-    error::{AppError, ErrorPage},
-    web::{layout::Chrome, state::AppState},
+    audit::{self, Action, NewEvent, Outcome, RequestMeta},
+    error::{ErrorPage, Refusal},
+    web::{extract::ClientMeta, layout::Chrome, state::AppState},
 };
 
 /// The largest request body accepted (also enforced up front by the body-limit layer).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// The form field and header that carry the CSRF token.
-pub const CSRF_FIELD: &str = "csrf_token";
-pub const CSRF_HEADER: &str = "x-csrf-token";
-
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
      frame-ancestors 'none'; object-src 'none'; base-uri 'none'";
 
-/// Refuses a state-changing request unless it comes from our own pages: the browser says it is
-/// same-origin (`Sec-Fetch-Site`, else `Origin` against `Host`) and it carries the session's
-/// CSRF token (form field or header).
-pub async fn csrf(session: Session, request: Request, next: Next) -> Result<Response, AppError> {
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
-        return Ok(next.run(request).await);
+/// Records a refused request (403) in the audit log. If that write fails the person still gets
+/// the refusal page; the failure is logged.
+async fn record_refusal(
+    state: &AppState,
+    refusal: Refusal,
+    meta: RequestMeta,
+    method: &str,
+    path: &str,
+) {
+    let event = NewEvent::new(refusal.actor, &meta, Action::AccessRefused, Outcome::Failed)
+        .with_details(json!({ "method": method, "path": path, "reason": refusal.reason }));
+    let written = async {
+        let mut tx = state.db.writer.begin().await?;
+        audit::append(&mut tx, state.clock.now(), event).await?;
+        tx.commit().await
+    };
+    if let Err(e) = written.await {
+        tracing::error!(error = %e, "a refused request could not be recorded in the audit log");
     }
-    check_same_origin(request.headers())?;
-    let expected = session
-        .get::<String>(CSRF)
-        .await?
-        .ok_or(AppError::CrossSite("the session has no CSRF token"))?;
-    let (parts, body) = request.into_parts();
-    let from_header = parts
-        .headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let bytes = axum::body::to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|_| AppError::BadRequest("The request body could not be read.".into()))?;
-    let presented = from_header.or_else(|| {
-        url::form_urlencoded::parse(&bytes)
-            .find(|(key, _)| key == CSRF_FIELD)
-            .map(|(_, value)| value.into_owned())
-    });
-    let matches =
-        presented.is_some_and(|token| bool::from(token.as_bytes().ct_eq(expected.as_bytes())));
-    if !matches {
-        return Err(AppError::CrossSite("missing or wrong CSRF token"));
-    }
-    Ok(next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await)
 }
 
-fn check_same_origin(headers: &HeaderMap) -> Result<(), AppError> {
-    let text = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
-    if let Some(site) = text("sec-fetch-site") {
-        return if site == "same-origin" {
-            Ok(())
-        } else {
-            Err(AppError::CrossSite("Sec-Fetch-Site is not same-origin"))
-        };
+/// Where a client's own `X-Request-Id` is kept, beside (never instead of) ours.
+pub const CLIENT_REQUEST_ID: &str = "x-client-request-id";
+
+/// Moves a client's `X-Request-Id` aside, so that the request id callerdesk logs, shows on
+/// error pages and stores in the audit log is always one it made. The client's, if it sent one,
+/// is logged beside it (cut to 128 characters).
+pub async fn set_aside_client_request_id(mut request: Request, next: Next) -> Response {
+    if let Some(theirs) = request.headers_mut().remove("x-request-id") {
+        let kept: String = theirs
+            .to_str()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(128)
+            .collect();
+        if let Ok(value) = HeaderValue::from_str(&kept) {
+            request.headers_mut().insert(CLIENT_REQUEST_ID, value);
+        }
     }
-    let origin = text("origin").ok_or(AppError::CrossSite("no Origin or Sec-Fetch-Site header"))?;
-    let host = text("host").ok_or(AppError::CrossSite("no Host header"))?;
-    let origin_host = url::Url::parse(origin).ok().and_then(|u| {
-        let host = u.host_str()?.to_owned();
-        Some(match u.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host,
-        })
-    });
-    if origin_host.as_deref() == Some(host) {
-        Ok(())
-    } else {
-        Err(AppError::CrossSite("Origin does not match Host"))
-    }
+    next.run(request).await
 }
 
 /// Security headers on every response.
@@ -141,8 +111,20 @@ pub async fn render_error_pages(
         .unwrap_or("none")
         .to_owned();
     let is_htmx = request.headers().contains_key("hx-request");
+    let meta = ClientMeta::of(
+        request.headers(),
+        request.extensions(),
+        &state.settings.trusted_proxies,
+    );
+    let (method, path) = (
+        request.method().to_string(),
+        request.uri().path().chars().take(200).collect::<String>(),
+    );
     let mut response = next.run(request).await;
     let status = response.status();
+    if let Some(refusal) = response.extensions_mut().remove::<Refusal>() {
+        record_refusal(&state, refusal, meta.0, &method, &path).await;
+    }
 
     if status == StatusCode::SEE_OTHER && is_htmx {
         // The browser would follow a 303 inside htmx's request and swap in the next page;
@@ -189,39 +171,4 @@ pub async fn render_error_pages(
         }
     }
     rendered
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
-
-    #[test]
-    fn same_origin_is_judged_by_fetch_metadata_then_origin() {
-        assert!(check_same_origin(&headers(&[("sec-fetch-site", "same-origin")])).is_ok());
-        assert!(check_same_origin(&headers(&[("sec-fetch-site", "cross-site")])).is_err());
-        assert!(
-            check_same_origin(&headers(&[
-                ("origin", "http://127.0.0.1:8080"),
-                ("host", "127.0.0.1:8080")
-            ]))
-            .is_ok()
-        );
-        assert!(
-            check_same_origin(&headers(&[
-                ("origin", "https://evil.example"),
-                ("host", "127.0.0.1:8080")
-            ]))
-            .is_err()
-        );
-        assert!(check_same_origin(&headers(&[("host", "127.0.0.1:8080")])).is_err());
-        assert!(check_same_origin(&headers(&[("origin", "null"), ("host", "x")])).is_err());
-    }
 }

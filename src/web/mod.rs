@@ -6,6 +6,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod caller_ids;
+pub mod csrf;
 pub mod extract;
 pub mod format;
 pub mod layout;
@@ -86,7 +87,7 @@ pub fn router<S: SessionStore + Clone>(
         .route("/account", get(account::show))
         .route("/account/password", post(account::change_password))
         .fallback(not_found)
-        .layer(from_fn(middleware::csrf))
+        .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(sessions);
 
     Router::new()
@@ -98,17 +99,31 @@ pub fn router<S: SessionStore + Clone>(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        .layer(from_fn_with_state(state.clone(), middleware::render_error_pages))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::render_error_pages,
+        ))
         .layer(from_fn(middleware::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
-            let id = request
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
-        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+                let header = |name| {
+                    request
+                        .headers()
+                        .get(name)
+                        .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+                        .unwrap_or("")
+                };
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %header("x-request-id"),
+                    client_request_id = %header(middleware::CLIENT_REQUEST_ID),
+                )
+            }),
+        )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(from_fn(middleware::set_aside_client_request_id))
         .with_state(state)
 }

@@ -24,6 +24,8 @@ pub struct AppState {
     pub sandbox: Option<Sandbox>,
     /// The audit chain's last check.
     pub chain: crate::audit::ChainWatch,
+    /// Signs the sign-in and setup forms' double-submit tokens (`web::csrf`).
+    pub form_key: crate::web::csrf::FormKey,
 }
 
 impl AppState {

@@ -358,6 +358,19 @@ pub async fn submit_code(
             )),
             None,
         ),
+        CodeOutcome::VerifiedAfterEnd { status } => (
+            StatusCode::OK,
+            None,
+            Some(format!(
+                "Plivo accepted the code, so the number is now a verified caller ID. This verification had already ended ({}) while the code was being checked; the audit log records both.",
+                if status == "cancelled" { "someone cancelled it" } else { "it ran out of time" }
+            )),
+        ),
+        CodeOutcome::Busy => (
+            StatusCode::CONFLICT,
+            None,
+            Some("Another code for this verification is being checked right now. Wait a moment, then look at the page again.".into()),
+        ),
         CodeOutcome::Locked => (StatusCode::OK, None, None),
         CodeOutcome::Expired => (StatusCode::OK, None, Some("Too late: this verification expired, so the code was not checked.".into())),
         CodeOutcome::NotPending => (StatusCode::OK, None, Some("This verification is no longer waiting for a code.".into())),

@@ -1,6 +1,6 @@
 //! Setup, sign-in, sign-out, throttling and sessions.
 
-use crate::helpers::{Browser, PASSWORD, TestApp, location};
+use crate::helpers::{PASSWORD, TestApp, location};
 use callerdesk::domain::Role;
 use reqwest::StatusCode;
 use time::Duration;
@@ -341,24 +341,45 @@ async fn a_session_ends_after_its_idle_timeout() {
     assert!(location(&r).starts_with("/login"));
 }
 
+/// The `Set-Cookie` headers of a response.
+fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn cookie_named(cookies: &[String], name: &str) -> String {
+    cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
+        .clone()
+}
+
 #[tokio::test]
-async fn the_session_cookie_is_http_only_and_same_site_strict() {
+async fn the_cookies_are_http_only_and_same_site_strict() {
     let app = TestApp::spawn().await;
-    let r = Browser::new(&app.base).get("/login").await;
-    let cookie = r
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(cookie.starts_with("callerdesk_session="), "{cookie}");
-    assert!(cookie.contains("HttpOnly"));
-    assert!(cookie.contains("SameSite=Strict"));
-    assert!(
-        !cookie.contains("Secure"),
-        "plain HTTP on localhost must work by default"
+    app.add_user("gus", Role::Operator).await;
+    let mut browser = app.browser();
+    let form = cookie_named(
+        &set_cookies(&browser.get("/login").await),
+        "callerdesk_form",
     );
+    browser.page("/login").await;
+    let signed_in = browser
+        .post("/login", &[("username", "gus"), ("password", PASSWORD)])
+        .await;
+    let session = cookie_named(&set_cookies(&signed_in), "callerdesk_session");
+    for cookie in [form, session] {
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+        assert!(
+            !cookie.contains("Secure"),
+            "plain HTTP on localhost must work by default: {cookie}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -366,26 +387,17 @@ async fn sign_in_issues_a_new_session_id() {
     let app = TestApp::spawn().await;
     app.add_user("gus", Role::Operator).await;
     let mut browser = app.browser();
-    let before = browser.get("/login").await;
-    let before = before
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    browser.csrf = None;
+    let id = |c: String| c.split(';').next().unwrap().to_owned();
     browser.page("/login").await;
-    let signed_in = browser
+    let first = browser
         .post("/login", &[("username", "gus"), ("password", PASSWORD)])
         .await;
-    let after = signed_in
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let id = |c: &str| c.split(';').next().unwrap().to_owned();
-    assert_ne!(id(&before), id(&after));
+    let before = id(cookie_named(&set_cookies(&first), "callerdesk_session"));
+    // Signing in again on a browser that already has a session replaces its id.
+    let again = browser
+        .post("/login", &[("username", "gus"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER);
+    let after = id(cookie_named(&set_cookies(&again), "callerdesk_session"));
+    assert_ne!(before, after);
 }

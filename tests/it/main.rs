@@ -10,6 +10,7 @@ mod audit_log;
 mod audit_review;
 mod auth;
 mod browser;
+mod bursts;
 mod caller_ids;
 mod cli;
 mod config_errors;

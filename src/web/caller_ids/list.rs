@@ -1,4 +1,5 @@
-//! `GET /`: the caller ID list, searched as you type; `GET /caller-ids.csv`: the same rows as CSV.
+//! `GET /`: the caller ID list, searched as you type; `GET /caller-ids.csv`: the same rows as CSV
+//! (a download the audit log records).
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -8,18 +9,21 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
+use serde_json::json;
 use sqlx::SqliteConnection;
 
 use super::CallerIdView;
 use crate::{
+    audit::{self, Action, NewEvent, Outcome},
     db::{
         caller_ids::{self, Search, Sort},
         verifications,
     },
     domain::{Permission, PhoneNumber},
     error::AppError,
+    spreadsheet,
     web::{
-        extract::CurrentUser,
+        extract::{ClientMeta, CurrentUser},
         format::{When, thousands},
         layout::{Chrome, Nav},
         state::AppState,
@@ -59,8 +63,13 @@ impl ListParams {
         }
     }
 
+    /// The page asked for, at least 1 and small enough that its offset can't overflow.
     fn page(&self) -> i64 {
-        self.page.parse::<i64>().unwrap_or(1).max(1)
+        self.page
+            .trim()
+            .parse::<i64>()
+            .unwrap_or(1)
+            .clamp(1, i64::MAX / PER_PAGE)
     }
 
     /// The query string for these parameters with another page.
@@ -167,10 +176,18 @@ async fn results(
     params: ListParams,
 ) -> Result<Results, AppError> {
     let search = params.search();
-    let page = params.page();
-    let (rows, total) = caller_ids::search(db, &search, PER_PAGE, (page - 1) * PER_PAGE).await?;
+    let mut page = params.page();
+    let (mut rows, total) =
+        caller_ids::search(db, &search, PER_PAGE, (page - 1) * PER_PAGE).await?;
     let now = state.clock.now();
     let last_page = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
+    if page > last_page {
+        // Past the end (an old link, a hand-typed number): show the last page.
+        page = last_page;
+        rows = caller_ids::search(db, &search, PER_PAGE, (page - 1) * PER_PAGE)
+            .await?
+            .0;
+    }
     Ok(Results {
         rows: rows.iter().map(|r| CallerIdView::new(now, r)).collect(),
         total,
@@ -241,19 +258,11 @@ pub async fn show(
     Ok(response)
 }
 
-/// Neutralises text that a spreadsheet would run as a formula.
-fn cell(text: &str) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    }
-}
-
 /// `GET /caller-ids.csv`: the current filter's rows, all pages.
 pub async fn export(
     State(state): State<AppState>,
     me: CurrentUser,
+    ClientMeta(meta): ClientMeta,
     Query(params): Query<ListParams>,
 ) -> Result<Response, AppError> {
     me.require(Permission::ViewCallerIds)?;
@@ -278,24 +287,38 @@ pub async fn export(
         ],
     )?;
     for row in &rows {
-        write(
-            &mut out,
-            &[
-                &row.phone_number,
-                &cell(&row.alias),
-                &row.country,
-                &cell(&row.subaccount),
-                &cell(row.verified_by_name.as_deref().unwrap_or("")),
-                row.verified_at.as_deref().unwrap_or(""),
-                row.plivo_created_at.as_deref().unwrap_or(""),
-                row.last_seen_at.as_deref().unwrap_or(""),
-                row.removed_at.as_deref().unwrap_or(""),
-            ],
-        )?;
+        let fields = [
+            row.phone_number.as_str(),
+            &row.alias,
+            &row.country,
+            &row.subaccount,
+            row.verified_by_name.as_deref().unwrap_or(""),
+            row.verified_at.as_deref().unwrap_or(""),
+            row.plivo_created_at.as_deref().unwrap_or(""),
+            row.last_seen_at.as_deref().unwrap_or(""),
+            row.removed_at.as_deref().unwrap_or(""),
+        ]
+        .map(spreadsheet::cell);
+        write(&mut out, &fields.each_ref().map(|c| c.as_ref()))?;
     }
     let body = out
         .into_inner()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("csv: {e}")))?;
+    // Who took a copy of the list, and of which part of it.
+    let mut tx = state.db.writer.begin().await?;
+    audit::append(
+        &mut tx,
+        state.clock.now(),
+        NewEvent::new(
+            me.actor(),
+            &meta,
+            Action::CallerIdsExported,
+            Outcome::Succeeded,
+        )
+        .with_details(json!({ "rows": rows.len(), "filter": params.query_for_page(1) })),
+    )
+    .await?;
+    tx.commit().await?;
     let date = state
         .clock
         .now()
@@ -334,11 +357,5 @@ mod tests {
         assert_eq!(numbers(page_links(1, 1)), [1]);
         assert_eq!(numbers(page_links(1, 4)), [1, 2, 3, 4]);
         assert_eq!(numbers(page_links(10, 20)), [1, 0, 8, 9, 10, 11, 12, 0, 20]);
-    }
-
-    #[test]
-    fn csv_cells_cannot_become_formulas() {
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(cell("Front desk"), "Front desk");
     }
 }

@@ -1,0 +1,263 @@
+//! Submitting a code. A code reaches Plivo only with the verification's one code-check slot
+//! taken in the writer: the verification is pending, unexpired and has tries left, and no other
+//! code for it is being checked. So five wrong codes are all Plivo ever sees, however many
+//! arrive at once, and a code arriving while another is checked is told to wait.
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::{
+    CodeOutcome, MAX_WRONG_CODES, Person, Verifier, VerifyError, detached, event, expire,
+    failure_details, is_due,
+};
+use crate::{
+    audit::{self, Action, Outcome},
+    db::{
+        caller_ids::{self, PlivoFields},
+        timestamp,
+        verifications::{self, Verification},
+    },
+    domain::PhoneNumber,
+    plivo::{PlivoError, Verified},
+};
+
+/// A code check older than this can't still be running (Plivo's timeout is far shorter), so
+/// its slot may be taken again: a safety net, since every check gives its slot back and a
+/// server start frees any left by a crash.
+const CHECK_GIVEN_UP_AFTER: time::Duration = time::Duration::minutes(5);
+
+impl Verifier {
+    /// Submits a code (already 4 to 8 digits). Runs to the end even if the caller goes away, so
+    /// Plivo's answer is recorded and the slot given back.
+    pub async fn submit_code(
+        &self,
+        person: &Person,
+        id: &str,
+        code: &str,
+    ) -> Result<CodeOutcome, VerifyError> {
+        let (this, person, id, code) =
+            (self.clone(), person.clone(), id.to_owned(), code.to_owned());
+        detached(async move { this.submit_code_now(&person, &id, &code).await }).await
+    }
+
+    async fn submit_code_now(
+        &self,
+        person: &Person,
+        id: &str,
+        code: &str,
+    ) -> Result<CodeOutcome, sqlx::Error> {
+        let now = self.now();
+        let mut tx = self.db.begin_immediate().await?;
+        let claimed = verifications::claim_code_check(
+            &mut tx,
+            id,
+            &timestamp(now),
+            &timestamp(now - CHECK_GIVEN_UP_AFTER),
+            MAX_WRONG_CODES,
+        )
+        .await?;
+        let Some(v) = verifications::by_id(&mut *tx, id).await? else {
+            return Ok(CodeOutcome::NotPending);
+        };
+        if !claimed {
+            // Why not, from the same transaction's view.
+            return Ok(
+                if v.status != "pending" || v.wrong_attempts >= MAX_WRONG_CODES {
+                    CodeOutcome::NotPending
+                } else if is_due(&v, now) {
+                    expire(&mut tx, &v, &person.actor(), &person.meta, now).await?;
+                    tx.commit().await?;
+                    CodeOutcome::Expired
+                } else if v.plivo_uuid.is_none() {
+                    CodeOutcome::NotSent
+                } else {
+                    CodeOutcome::Busy
+                },
+            );
+        }
+        let plivo_uuid = v.plivo_uuid.clone().unwrap_or_default();
+        let requested = event(
+            &person.actor(),
+            &person.meta,
+            Action::VerificationCompleted,
+            Outcome::Requested,
+            id,
+            &v.phone_number,
+        );
+        let request_event = audit::append(&mut tx, now, requested).await?.id;
+        tx.commit().await?;
+
+        let answer = self.plivo.submit_code(&plivo_uuid, code).await;
+        self.record_code_outcome(person, &v, request_event, answer)
+            .await
+    }
+
+    /// Commits what Plivo answered to a code, and gives the slot back. The verification leaves
+    /// `pending` at most once: an answer for one that ended meanwhile is recorded as what it
+    /// is, without changing how it ended.
+    async fn record_code_outcome(
+        &self,
+        person: &Person,
+        v: &Verification,
+        request_event: i64,
+        answer: Result<Verified, PlivoError>,
+    ) -> Result<CodeOutcome, sqlx::Error> {
+        let now = self.now();
+        let id = v.id.as_str();
+        let mut tx = self.db.writer.begin().await?;
+        verifications::end_code_check(&mut tx, id).await?;
+        let outcome_event = |outcome| {
+            event(
+                &person.actor(),
+                &person.meta,
+                Action::VerificationCompleted,
+                outcome,
+                id,
+                &v.phone_number,
+            )
+            .with_request(request_event)
+        };
+        let outcome = match answer {
+            Ok(verified) => {
+                let ended = !verifications::finish(
+                    &mut tx,
+                    id,
+                    "verified",
+                    None,
+                    Some((person.id, &person.name)),
+                    &timestamp(now),
+                )
+                .await?;
+                // Plivo says the number is verified: the cache says so, whatever became of
+                // our record of the attempt meanwhile.
+                let fields = self
+                    .record_verified(&mut tx, person, v, &verified, now)
+                    .await?;
+                let mut details = json!({ "alias": fields.alias, "country": fields.country, "subaccount": fields.subaccount });
+                let status = if ended {
+                    let status = verifications::by_id(&mut *tx, id)
+                        .await?
+                        .map_or_else(|| "unknown".to_owned(), |now| now.status);
+                    details["verification_had_ended"] = json!(status);
+                    Some(status)
+                } else {
+                    None
+                };
+                audit::append(
+                    &mut tx,
+                    now,
+                    outcome_event(Outcome::Succeeded)
+                        .with_plivo(verified.api_id.as_deref(), None)
+                        .with_details(details),
+                )
+                .await?;
+                match status {
+                    None => CodeOutcome::Verified,
+                    Some(status) => CodeOutcome::VerifiedAfterEnd { status },
+                }
+            }
+            Err(PlivoError::Refused {
+                status: 400,
+                error,
+                api_id,
+            }) => {
+                let attempts = verifications::wrong_code(&mut tx, id).await?;
+                let mut details = json!({ "error": error });
+                match attempts {
+                    Some(attempts) => details["wrong_attempts"] = json!(attempts),
+                    None => details["verification_had_ended"] = json!(true),
+                }
+                audit::append(
+                    &mut tx,
+                    now,
+                    event(
+                        &person.actor(),
+                        &person.meta,
+                        Action::VerificationCodeRejected,
+                        Outcome::Failed,
+                        id,
+                        &v.phone_number,
+                    )
+                    .with_plivo(api_id.as_deref(), Some(400))
+                    .with_request(request_event)
+                    .with_details(details),
+                )
+                .await?;
+                match attempts {
+                    Some(attempts) if attempts >= MAX_WRONG_CODES => {
+                        let why = "Five wrong codes were entered, so this verification was stopped. Start again to send a new code.";
+                        verifications::finish(
+                            &mut tx,
+                            id,
+                            "failed",
+                            Some(why),
+                            None,
+                            &timestamp(now),
+                        )
+                        .await?;
+                        CodeOutcome::Locked
+                    }
+                    Some(attempts) => CodeOutcome::WrongCode {
+                        attempts_left: MAX_WRONG_CODES - attempts,
+                    },
+                    None => CodeOutcome::NotPending,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, verification = id, "Plivo did not check the code");
+                audit::append(
+                    &mut tx,
+                    now,
+                    outcome_event(Outcome::Failed)
+                        .with_plivo(e.api_id(), e.status())
+                        .with_details(failure_details(&e, json!({}))),
+                )
+                .await?;
+                CodeOutcome::PlivoFailed(e.full_message())
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Writes the caller ID Plivo just verified into the cache; returns what was written.
+    async fn record_verified(
+        &self,
+        tx: &mut sqlx::SqliteConnection,
+        person: &Person,
+        v: &Verification,
+        verified: &Verified,
+        now: OffsetDateTime,
+    ) -> Result<PlivoFields, sqlx::Error> {
+        let number = PhoneNumber::from_e164(&v.phone_number)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let fields = PlivoFields {
+            alias: verified.alias.clone().unwrap_or_else(|| v.alias.clone()),
+            country: verified
+                .country
+                .clone()
+                .or_else(|| number.country())
+                .unwrap_or_default(),
+            subaccount: verified
+                .subaccount
+                .clone()
+                .unwrap_or_else(|| v.subaccount.clone()),
+            verification_uuid: verified
+                .verification_uuid
+                .clone()
+                .or_else(|| v.plivo_uuid.clone()),
+            plivo_created_at: verified.created_at.map(timestamp),
+            plivo_modified_at: verified.created_at.map(timestamp),
+        };
+        caller_ids::record_verified(
+            tx,
+            &number,
+            &fields,
+            person.id,
+            &person.name,
+            &timestamp(now),
+        )
+        .await?;
+        Ok(fields)
+    }
+}
