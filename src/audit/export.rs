@@ -8,7 +8,7 @@ use futures_util::TryStreamExt;
 use sqlx::SqlitePool;
 use std::future::Future;
 
-use crate::spreadsheet::cell;
+use crate::spreadsheet::optional_cell;
 
 use super::{
     StoredEvent,
@@ -50,30 +50,29 @@ impl Format {
 pub const CSV_HEADER: &str = "id,occurred_at,actor_id,actor_name,client_ip,user_agent,request_id,action,\
 phone_number,verification_id,outcome,plivo_api_id,plivo_status,details,prev_hash,hash\n";
 
-/// An event's fields in [`CSV_HEADER`]'s order, as text (empty for a missing value).
-fn csv_cells(e: &StoredEvent) -> [std::borrow::Cow<'_, str>; 16] {
-    use std::borrow::Cow;
-    fn text(v: &Option<String>) -> Cow<'_, str> {
-        Cow::Borrowed(v.as_deref().unwrap_or(""))
-    }
-    let number = |v: Option<i64>| v.map_or(Cow::Borrowed(""), |n| Cow::Owned(n.to_string()));
+/// An event's fields in [`CSV_HEADER`]'s order, as cells no spreadsheet runs (a missing value
+/// is an empty cell; see `crate::spreadsheet` and docs/audit-log.md).
+fn csv_cells(e: &StoredEvent) -> [String; 16] {
+    let text = |v: &Option<String>| optional_cell(v.as_deref()).into_owned();
+    let number = |v: Option<i64>| v.map(|n| n.to_string()).unwrap_or_default();
+    let required = |v: &str| optional_cell(Some(v)).into_owned();
     [
-        Cow::Owned(e.id.to_string()),
-        Cow::Borrowed(&e.occurred_at),
+        e.id.to_string(),
+        required(&e.occurred_at),
         number(e.actor_id),
-        Cow::Borrowed(&e.actor_name),
+        required(&e.actor_name),
         text(&e.client_ip),
         text(&e.user_agent),
         text(&e.request_id),
-        Cow::Borrowed(&e.action),
+        required(&e.action),
         text(&e.phone_number),
         text(&e.verification_id),
-        Cow::Borrowed(&e.outcome),
+        required(&e.outcome),
         text(&e.plivo_api_id),
         number(e.plivo_status),
         text(&e.details),
-        Cow::Borrowed(&e.prev_hash),
-        Cow::Borrowed(&e.hash),
+        required(&e.prev_hash),
+        required(&e.hash),
     ]
 }
 
@@ -117,7 +116,7 @@ impl Sink {
                 out.push(b'\n');
             }
             Sink::Csv(writer) => writer
-                .write_record(csv_cells(event).iter().map(|c| cell(c).into_owned()))
+                .write_record(csv_cells(event))
                 .map_err(|e| ExportError::Encode(e.to_string()))?,
         }
         Ok(())

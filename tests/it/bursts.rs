@@ -418,3 +418,59 @@ async fn twenty_new_code_requests_at_once_send_one_code() {
         .unwrap();
     assert_eq!(sends, 2);
 }
+
+#[tokio::test]
+async fn a_right_code_checked_while_the_verification_is_cancelled_is_recorded_as_it_happened() {
+    let app = TestApp::spawn().await;
+    let olive = app.signed_in("olive", Role::Operator).await;
+    let path = start(&mut twin(&olive), "202-555-0143").await;
+    let id = path.rsplit('/').next().unwrap().to_owned();
+    let (_, page) = twin(&olive).page(&path).await;
+    let marker = "the code sent is <code>";
+    let at = page.find(marker).unwrap() + marker.len();
+    let right: String = page[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    app.sandbox().set_faults(Faults {
+        latency_ms: 1000,
+        ..Faults::default()
+    });
+    let submitting = {
+        let (mut b, path) = (twin(&olive), path.clone());
+        tokio::spawn(async move { b.post(&format!("{path}/code"), &[("code", &right)]).await })
+    };
+    // Cancel while Plivo is still checking the code.
+    while at_plivo(&app, "code") == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = twin(&olive).post(&format!("{path}/cancel"), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let answer = submitting.await.unwrap().text().await.unwrap();
+    assert!(
+        answer.contains("Plivo accepted the code") && answer.contains("someone cancelled it"),
+        "{answer}"
+    );
+    // It left pending once, as cancelled; Plivo verified the number, so the cache says so.
+    let status: String = sqlx::query_scalar("SELECT status FROM verifications WHERE id = ?")
+        .bind(&id)
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(status, "cancelled");
+    let cached: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM caller_ids WHERE phone_number = '+12025550143' AND removed_at IS NULL",
+    )
+    .fetch_one(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert_eq!(cached, 1);
+    let late: String = sqlx::query_scalar(
+        "SELECT json_extract(details, '$.verification_had_ended') FROM audit_events
+         WHERE action = 'verification_completed' AND outcome = 'succeeded'",
+    )
+    .fetch_one(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert_eq!(late, "cancelled");
+}

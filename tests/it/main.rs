@@ -13,6 +13,7 @@ mod browser;
 mod bursts;
 mod caller_ids;
 mod cli;
+mod closed_off;
 mod config_errors;
 mod fault_matrix;
 mod helpers;
