@@ -126,7 +126,7 @@ class Session:
                 status, body, location = r.status, r.read().decode(), r.headers.get("Location")
         except urllib.error.HTTPError as e:
             status, body, location = e.code, e.read().decode(errors="replace"), e.headers.get("Location")
-        token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', body)
+        token = re.search(r'name="csrf_token" value="([0-9a-f.]+)"', body)
         if token:
             self.csrf = token.group(1)
         return status, body, location
