@@ -118,6 +118,7 @@ impl Application {
             sandbox,
             chain: crate::audit::ChainWatch::default(),
             form_key: crate::web::csrf::FormKey::random(),
+            sign_in_waiting: crate::auth::throttle::Waiting::default(),
         };
         let (chain, pool, now) = (
             state.chain.clone(),

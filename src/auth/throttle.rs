@@ -4,8 +4,10 @@
 //!
 //! A check is a claim: in the writer's transaction, [`claim`] counts the attempts in the window
 //! (those still being checked included) and takes a slot before the password is hashed, so
-//! requests that arrive together can't all pass the count. Signing in and changing your own
-//! password share the slots of the account's name: the current password is a guess too.
+//! requests that arrive together can't all pass the count. When only checks still in flight
+//! stand in the way, the claim waits for them rather than refusing: they may well succeed.
+//! Signing in and changing your own password share the slots of the account's name: the
+//! current password is a guess too.
 
 use sqlx::SqliteConnection;
 use time::{Duration, OffsetDateTime};
@@ -25,8 +27,62 @@ pub struct Attempt(i64);
 pub enum Claim {
     /// Check the password, then call [`failed`] or [`succeeded`] with this.
     Granted(Attempt),
-    /// Too many attempts: refuse without checking, and say to wait this long.
+    /// Too many failures: refuse without checking, and say to wait this long.
     Throttled(Duration),
+    /// The failures so far leave room, but not with every check in flight counted as one
+    /// more: wait for those to finish ([`claim_or_wait`]), then ask again. A crowd signing in
+    /// at once from one office queues here instead of being refused.
+    Busy,
+}
+
+/// What [`claim_or_wait`] decided: there is no waiting left to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    Granted(Attempt),
+    Throttled(Duration),
+}
+
+/// How long a claim waits for the checks in flight before it gives up.
+const MOST_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Wakes the claims waiting for checks in flight (one per server).
+#[derive(Debug, Clone, Default)]
+pub struct Waiting(std::sync::Arc<tokio::sync::Notify>);
+
+impl Waiting {
+    /// A check finished: the waiting claims look again.
+    pub fn wake(&self) {
+        self.0.notify_waiters();
+    }
+}
+
+/// [`claim`], waiting while it is [`Claim::Busy`] (at most 10 seconds, then refused as
+/// throttled for a minute). Returns the decision with its transaction, still open: the caller
+/// records what it decided (an audit event for a refusal) and commits.
+pub async fn claim_or_wait(
+    db: &crate::db::Db,
+    waiting: &Waiting,
+    username: &str,
+    client_ip: &str,
+    now: impl Fn() -> OffsetDateTime,
+) -> sqlx::Result<(Decided, sqlx::Transaction<'static, sqlx::Sqlite>)> {
+    let deadline = tokio::time::Instant::now() + MOST_WAIT;
+    loop {
+        // Listening before looking, so a check that finishes in between is not missed.
+        let woken = waiting.0.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let mut tx = db.begin_immediate().await?;
+        match claim(&mut tx, username, client_ip, now()).await? {
+            Claim::Busy if tokio::time::Instant::now() < deadline => {
+                drop(tx);
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(500), woken).await;
+            }
+            Claim::Busy => return Ok((Decided::Throttled(Duration::MINUTE), tx)),
+            Claim::Throttled(wait) => return Ok((Decided::Throttled(wait), tx)),
+            Claim::Granted(attempt) => return Ok((Decided::Granted(attempt), tx)),
+        }
+    }
 }
 
 /// Takes a slot for checking a password of `username` from `client_ip`, unless either has had
@@ -43,35 +99,41 @@ pub async fn claim(
         .bind(&since)
         .execute(&mut *conn)
         .await?;
-    // The attempt that has to age out of the window before another is allowed: the N-th most
-    // recent, if there are N.
-    let by_name: Option<String> = sqlx::query_scalar(
-        "SELECT at FROM sign_in_attempts WHERE username = ? AND at > ?
-         ORDER BY at DESC LIMIT 1 OFFSET ?",
-    )
-    .bind(username)
-    .bind(&since)
-    .bind(PER_USERNAME - 1)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let by_address: Option<String> = sqlx::query_scalar(
-        "SELECT at FROM sign_in_attempts WHERE client_ip = ? AND at > ?
-         ORDER BY at DESC LIMIT 1 OFFSET ?",
-    )
-    .bind(client_ip)
-    .bind(&since)
-    .bind(PER_ADDRESS - 1)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let wait = [by_name, by_address]
-        .into_iter()
-        .flatten()
-        .filter_map(|at| parse_timestamp(&at))
-        .map(|at| at + WINDOW - now)
-        .max();
-    if let Some(wait) = wait {
-        // A slot exists once the window has moved past it; until then, at least a second.
-        return Ok(Claim::Throttled(wait.max(Duration::SECOND)));
+    // The failure that has to age out of the window before another attempt is allowed: the
+    // N-th most recent, if there are N. Then the same counting checks in flight as failures:
+    // if that reaches N, wait for them.
+    for states in ["'failed'", "'failed', 'checking'"] {
+        let nth = |column: &str, limit: i64| {
+            format!(
+                "SELECT at FROM sign_in_attempts WHERE {column} = ? AND at > ? AND state IN ({states})
+                 ORDER BY at DESC LIMIT 1 OFFSET {}",
+                limit - 1
+            )
+        };
+        let by_name: Option<String> = sqlx::query_scalar(&nth("username", PER_USERNAME))
+            .bind(username)
+            .bind(&since)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let by_address: Option<String> = sqlx::query_scalar(&nth("client_ip", PER_ADDRESS))
+            .bind(client_ip)
+            .bind(&since)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let wait = [by_name, by_address]
+            .into_iter()
+            .flatten()
+            .filter_map(|at| parse_timestamp(&at))
+            .map(|at| at + WINDOW - now)
+            .max();
+        if let Some(wait) = wait {
+            return Ok(if states == "'failed'" {
+                // A slot exists once the window has moved past it; until then, at least a second.
+                Claim::Throttled(wait.max(Duration::SECOND))
+            } else {
+                Claim::Busy
+            });
+        }
     }
     let id = sqlx::query_scalar(
         "INSERT INTO sign_in_attempts (username, client_ip, at, state)
@@ -140,7 +202,7 @@ mod tests {
     fn granted(claim: Claim) -> Attempt {
         match claim {
             Claim::Granted(attempt) => attempt,
-            Claim::Throttled(wait) => panic!("throttled for {wait}"),
+            other => panic!("not granted: {other:?}"),
         }
     }
 
@@ -163,10 +225,7 @@ mod tests {
             }
             v
         };
-        assert!(matches!(
-            claim_now(&db, "ana", "192.0.2.2", t).await,
-            Claim::Throttled(_)
-        ));
+        assert_eq!(claim_now(&db, "ana", "192.0.2.2", t).await, Claim::Busy);
         // One in-flight attempt succeeds: the two earlier failures go, the other two stay.
         let mut conn = db.writer.acquire().await.unwrap();
         succeeded(&mut conn, in_flight[0], "ana").await.unwrap();
@@ -177,6 +236,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(left, 2);
+        // Five failures: refused outright.
+        let mut conn = db.writer.acquire().await.unwrap();
+        failed(&mut conn, in_flight[2]).await.unwrap();
+        drop(conn);
+        for _ in 0..3 {
+            let a = granted(claim_now(&db, "ana", "192.0.2.1", t).await);
+            failed(&mut db.writer.acquire().await.unwrap(), a)
+                .await
+                .unwrap();
+        }
+        assert!(matches!(
+            claim_now(&db, "ana", "192.0.2.2", t).await,
+            Claim::Throttled(_)
+        ));
         // The window moves on: everything older than 15 minutes is forgotten.
         granted(claim_now(&db, "ana", "192.0.2.1", t + WINDOW + Duration::SECOND).await);
     }

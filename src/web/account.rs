@@ -16,7 +16,7 @@ use crate::{
     auth::{
         password,
         session::{SIGNED_IN, SignedIn},
-        throttle::{self, Claim},
+        throttle::{self, Decided},
     },
     db::users,
     domain::Password,
@@ -80,14 +80,21 @@ pub async fn change_password(
     };
     // The current password is a password guess: it takes a slot like a sign-in does, from the
     // same allowance of the account's name.
-    let mut tx = state.db.begin_immediate().await?;
     let ip = meta.client_ip.clone().unwrap_or_else(|| "unknown".into());
-    let attempt = match throttle::claim(&mut tx, &me.user.username, &ip, now).await? {
-        Claim::Granted(attempt) => {
+    let (claim, mut tx) = throttle::claim_or_wait(
+        &state.db,
+        &state.sign_in_waiting,
+        &me.user.username,
+        &ip,
+        || state.clock.now(),
+    )
+    .await?;
+    let attempt = match claim {
+        Decided::Granted(attempt) => {
             tx.commit().await?;
             attempt
         }
-        Claim::Throttled(wait) => {
+        Decided::Throttled(wait) => {
             audit::append(&mut tx, now, failed_event("too many wrong passwords")).await?;
             tx.commit().await?;
             return refused(
@@ -113,10 +120,12 @@ pub async fn change_password(
         throttle::failed(&mut tx, attempt).await?;
         audit::append(&mut tx, now, failed_event("wrong current password")).await?;
         tx.commit().await?;
+        state.sign_in_waiting.wake();
         return refused("That is not your current password.".to_owned(), new.err()).await;
     }
     throttle::succeeded(&mut tx, attempt, &me.user.username).await?;
     tx.commit().await?;
+    state.sign_in_waiting.wake();
     let new = match new {
         Ok(new) => new,
         Err(why) => {

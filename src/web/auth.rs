@@ -17,7 +17,7 @@ use crate::{
     auth::{
         password,
         session::{CSRF, SIGNED_IN, SignedIn, random_token},
-        throttle::{self, Claim},
+        throttle::{self, Decided},
     },
     db::{timestamp, users},
     domain::{Password, Role, Username},
@@ -134,13 +134,17 @@ pub async fn login(
     let next = safe_next(form.next.as_deref());
     // A slot for this check first, in the writer: requests that arrive together can't all pass
     // the count before any of them is recorded.
-    let mut tx = state.db.begin_immediate().await?;
-    let attempt = match throttle::claim(&mut tx, &username, &ip, now).await? {
-        Claim::Granted(attempt) => {
+    let (claim, mut tx) =
+        throttle::claim_or_wait(&state.db, &state.sign_in_waiting, &username, &ip, || {
+            state.clock.now()
+        })
+        .await?;
+    let attempt = match claim {
+        Decided::Granted(attempt) => {
             tx.commit().await?;
             attempt
         }
-        Claim::Throttled(wait) => {
+        Decided::Throttled(wait) => {
             audit::append(
                 &mut tx,
                 now,
@@ -181,6 +185,7 @@ pub async fn login(
         )
         .await?;
         tx.commit().await?;
+        state.sign_in_waiting.wake();
         return login_refused(
             &state,
             &session,
@@ -208,6 +213,7 @@ pub async fn login(
     )
     .await?;
     tx.commit().await?;
+    state.sign_in_waiting.wake();
 
     // A new session id at sign-in (no fixation), and a new CSRF token with it.
     session.cycle_id().await?;

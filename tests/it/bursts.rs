@@ -474,3 +474,30 @@ async fn a_right_code_checked_while_the_verification_is_cancelled_is_recorded_as
     .unwrap();
     assert_eq!(late, "cancelled");
 }
+
+#[tokio::test]
+async fn thirty_people_signing_in_at_once_from_one_office_all_get_in() {
+    let app = TestApp::spawn().await;
+    for n in 0..30 {
+        app.add_user(&format!("staff{n}"), Role::Operator).await;
+    }
+    let answers = together(
+        (0..30).collect::<Vec<u32>>(),
+        || at_sign_in(&app),
+        |n, mut b| async move {
+            b.post(
+                "/login",
+                &[("username", &format!("staff{n}")), ("password", PASSWORD)],
+            )
+            .await
+        },
+    )
+    .await;
+    let in_ = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::SEE_OTHER)
+        .count();
+    assert_eq!(in_, 30, "{}", summary(&answers));
+    assert_eq!(count_events(&app, "sign_in", "succeeded").await, 30);
+    assert_eq!(count_events(&app, "sign_in_throttled", "failed").await, 0);
+}
