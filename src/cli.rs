@@ -9,12 +9,10 @@ use crate::{
     audit::{self, Action, Actor, ChainStatus, NewEvent, Outcome, RequestMeta},
     auth::password,
     clock::Clock,
-    config::{
-        AuditCommand, AuthToken, Cli, Command, SandboxArgs, ServeArgs, Settings, UserCommand,
-        is_auth_id,
-    },
+    config::{AuditCommand, Cli, Command, SandboxArgs, ServeArgs, Settings, UserCommand},
     db::{Db, timestamp, users},
     domain::{Password, Role, Username},
+    plivo::{AuthToken, is_auth_id},
     startup::{Application, shutdown_signal},
 };
 
@@ -256,7 +254,7 @@ async fn generate(
         .map_err(|e| format!("Generating events failed: {e}."))?;
     }
     if sandbox_caller_ids > 0 {
-        crate::plivo::sandbox::store::seed(&db, sandbox_caller_ids, &timestamp(now))
+        crate::sandbox::store::seed(&db, sandbox_caller_ids, &timestamp(now))
             .await
             .map_err(|e| format!("Seeding the sandbox failed: {e}."))?;
     }
@@ -364,7 +362,7 @@ async fn sync(args: ServeArgs) -> ExitCode {
 
 /// `callerdesk sandbox`: serves the Plivo sandbox until Ctrl-C or SIGTERM.
 async fn sandbox(args: SandboxArgs) -> Result<String, String> {
-    use crate::plivo::sandbox::{Fault, Faults, Sandbox};
+    use crate::sandbox::{Fault, Faults, Sandbox};
     let listen: std::net::SocketAddr = args.listen.parse().map_err(|_| {
         format!(
             "--listen must be an address and port such as 127.0.0.1:8081, not {:?}.",

@@ -17,10 +17,10 @@ pub mod config;
 pub mod db;
 /// Types that are valid by construction (usernames, passwords, roles); no I/O.
 pub mod domain;
-/// The web layer's one error type and how it becomes a response.
-pub mod error;
 /// The Plivo client and the Plivo sandbox.
 pub mod plivo;
+/// The Plivo sandbox: a stand-in for Plivo's API, served over HTTP, with its own tables.
+pub mod sandbox;
 /// Text for CSV cells that no spreadsheet runs as a formula, reversibly.
 pub mod spreadsheet;
 /// Building the application (state, router, background jobs) and serving it.

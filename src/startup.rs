@@ -12,12 +12,10 @@ use crate::{
         store::{self, SqliteSessions},
     },
     clock::Clock,
-    config::{AuthToken, PlivoMode, Settings},
+    config::{PlivoMode, Settings},
     db::{self, Db},
-    plivo::{
-        PlivoClient, PlivoConfig, PlivoError,
-        sandbox::{self, Sandbox},
-    },
+    plivo::{AuthToken, PlivoClient, PlivoConfig, PlivoError},
+    sandbox::{self, Sandbox},
     sync::{self, Syncer},
     web::{
         self,

@@ -43,21 +43,6 @@ impl fmt::Display for Alias {
     }
 }
 
-/// A Plivo subaccount id: `SA` and 18 capitals or digits; empty means none.
-pub fn parse_subaccount(raw: &str) -> Result<Option<String>, &'static str> {
-    let s = raw.trim().to_ascii_uppercase();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    if crate::config::is_auth_id(&s) && s.starts_with("SA") {
-        Ok(Some(s))
-    } else {
-        Err(
-            "A subaccount id starts with SA followed by 18 letters or digits, as shown in Plivo's console.",
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,16 +69,5 @@ mod tests {
             Err(AliasError::ControlCharacter)
         );
         assert_eq!(Alias::parse("<b>html</b>").unwrap().as_str(), "<b>html</b>");
-    }
-
-    #[test]
-    fn subaccounts_look_like_plivos() {
-        assert_eq!(parse_subaccount(" "), Ok(None));
-        assert_eq!(
-            parse_subaccount("sa2b3c4d5e6f7g8h9j0k"),
-            Ok(Some("SA2B3C4D5E6F7G8H9J0K".into()))
-        );
-        assert!(parse_subaccount("MA2B3C4D5E6F7G8H9J0K").is_err());
-        assert!(parse_subaccount("SA123").is_err());
     }
 }

@@ -6,7 +6,7 @@ mod phone;
 mod role;
 mod username;
 
-pub use alias::{Alias, AliasError, parse_subaccount};
+pub use alias::{Alias, AliasError};
 pub use password::{Password, PasswordError};
 pub use phone::{NotE164, PhoneInputError, PhoneNumber, country_name};
 pub use role::{Permission, Role, UnknownRole};

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use std::{sync::Arc, time::Duration};
 use url::Url;
 
+use super::AuthToken;
 use super::{
     error::PlivoError,
     limiter::RateLimiter,
@@ -14,7 +15,7 @@ use super::{
         CallerId, ListPage, ListQuery, StartBody, StartVerification, Started, Update, Verified,
     },
 };
-use crate::{config::AuthToken, domain::PhoneNumber};
+use crate::domain::PhoneNumber;
 
 /// How many times, and how patiently, idempotent calls are tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

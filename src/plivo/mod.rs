@@ -1,13 +1,14 @@
-//! Plivo's Verified Caller ID API: the typed client every Plivo call goes through, and the
-//! sandbox that stands in for Plivo when no credentials are configured (and in every test).
+//! Plivo's Verified Caller ID API: the typed client every Plivo call goes through (the sandbox
+//! that stands in for Plivo is a module of its own).
 //! `../shared/PLIVO.md` describes the API as it really behaves.
 
+mod account;
 mod client;
 mod error;
 mod limiter;
-pub mod sandbox;
 mod types;
 
+pub use account::{AuthToken, is_auth_id, parse_subaccount};
 pub use client::{PlivoClient, PlivoConfig, RetryPolicy};
 pub use error::PlivoError;
 pub use limiter::RateLimiter;

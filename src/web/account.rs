@@ -20,7 +20,7 @@ use crate::{
     },
     db::users,
     domain::Password,
-    error::AppError,
+    web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
         layout::{Chrome, Nav, notify},

@@ -10,7 +10,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256, Sha384};
 use std::sync::LazyLock;
 
-use crate::error::AppError;
+use crate::web::error::AppError;
 
 /// The vendored htmx; its version and SHA-256 are noted in `static/vendor/README.md`.
 pub const HTMX_FILE: &str = "vendor/htmx-2.0.11.min.js";

@@ -24,7 +24,7 @@ use crate::{
     },
     db::users,
     domain::{Permission, PhoneNumber},
-    error::AppError,
+    web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
         format::{When, thousands},

@@ -21,7 +21,7 @@ use crate::{
     },
     db::{timestamp, users},
     domain::{Password, Role, Username},
-    error::AppError,
+    web::error::AppError,
     web::{
         csrf::FormToken,
         extract::{ClientMeta, CurrentUser},

@@ -25,7 +25,10 @@ use tower_sessions::{
     cookie::{Cookie, SameSite},
 };
 
-use crate::{auth::session::CSRF, error::AppError, web::state::AppState};
+use crate::{
+    auth::session::CSRF,
+    web::{error::AppError, state::AppState},
+};
 
 /// The form field and header that carry the CSRF token.
 pub const CSRF_FIELD: &str = "csrf_token";

@@ -14,7 +14,7 @@ use crate::{
     auth::session::{SIGNED_IN, SignedIn, TOUCH_EVERY_SECS, TOUCHED},
     db::users::{self, User},
     domain::{Permission, Role},
-    error::{AppError, Refusal},
+    web::error::{AppError, Refusal},
     web::state::AppState,
 };
 

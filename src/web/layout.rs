@@ -6,7 +6,7 @@ use tower_sessions::Session;
 use crate::{
     auth::session::{CSRF, NOTICE, random_token},
     domain::Permission,
-    error::AppError,
+    web::error::AppError,
     web::{
         assets::{AssetUrls, URLS},
         csrf::FormToken,

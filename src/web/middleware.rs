@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::{
     audit::{self, Action, NewEvent, Outcome, RequestMeta},
-    error::{ErrorPage, Refusal},
+    web::error::{ErrorPage, Refusal},
     web::{extract::ClientMeta, layout::Chrome, state::AppState},
 };
 

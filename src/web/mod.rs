@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod caller_ids;
 pub mod csrf;
+pub mod error;
 pub mod extract;
 pub mod format;
 pub mod layout;
@@ -31,7 +32,10 @@ use tower_http::{
 };
 use tower_sessions::{SessionManagerLayer, SessionStore};
 
-use crate::{db::Db, error::AppError, web::state::AppState};
+use crate::{
+    db::Db,
+    web::{error::AppError, state::AppState},
+};
 
 /// How long any request may take before it is answered with 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -4,12 +4,7 @@ use axum::extract::FromRef;
 use std::sync::{Arc, Mutex, PoisonError};
 use subtle::ConstantTimeEq;
 
-use crate::{
-    clock::Clock,
-    config::Settings,
-    db::Db,
-    plivo::{PlivoClient, sandbox::Sandbox},
-};
+use crate::{clock::Clock, config::Settings, db::Db, plivo::PlivoClient, sandbox::Sandbox};
 
 /// Shared application state: cheap to clone.
 #[derive(Clone, Debug)]

@@ -13,8 +13,8 @@ use sqlx::SqliteExecutor;
 use crate::{
     db::sync_runs,
     domain::Permission,
-    error::AppError,
     sync::SyncError,
+    web::error::AppError,
     web::{
         extract::CurrentUser,
         format::{When, thousands},

@@ -20,7 +20,7 @@ use crate::{
         users::{self, User},
     },
     domain::{Password, Permission, Role, Username},
-    error::AppError,
+    web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
         format::When,

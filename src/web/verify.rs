@@ -16,10 +16,10 @@ use crate::{
         caller_ids, parse_timestamp,
         verifications::{self, Verification},
     },
-    domain::{Alias, Permission, PhoneNumber, parse_subaccount},
-    error::AppError,
-    plivo::Channel,
+    domain::{Alias, Permission, PhoneNumber},
+    plivo::{Channel, parse_subaccount},
     verify::{CodeOutcome, MAX_WRONG_CODES, Person, Request, ResendOutcome},
+    web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
         format::When,

@@ -4,7 +4,7 @@
 //! sends in the sandbox's request journal) and that the audit log agrees.
 
 use crate::helpers::{Browser, PASSWORD, TestApp, location, serve_args};
-use callerdesk::{domain::Role, plivo::sandbox::Faults};
+use callerdesk::{domain::Role, sandbox::Faults};
 use reqwest::StatusCode;
 use std::{future::Future, sync::Arc};
 use tokio::sync::Barrier;

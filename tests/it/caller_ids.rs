@@ -3,7 +3,7 @@
 use crate::helpers::TestApp;
 use callerdesk::{
     domain::{PhoneNumber, Role},
-    plivo::sandbox::{Fault, Faults, Rule},
+    sandbox::{Fault, Faults, Rule},
 };
 use reqwest::StatusCode;
 

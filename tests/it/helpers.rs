@@ -160,7 +160,7 @@ impl TestApp {
     }
 
     /// The in-process Plivo sandbox (tests run in sandbox mode).
-    pub fn sandbox(&self) -> &callerdesk::plivo::sandbox::Sandbox {
+    pub fn sandbox(&self) -> &callerdesk::sandbox::Sandbox {
         self.state
             .sandbox
             .as_ref()

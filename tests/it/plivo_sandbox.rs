@@ -2,14 +2,13 @@
 
 use callerdesk::{
     clock::Clock,
-    config::AuthToken,
     db::Db,
     domain::PhoneNumber,
     plivo::{
-        Channel, ListQuery, PlivoClient, PlivoConfig, PlivoError, RetryPolicy, StartVerification,
-        Update,
-        sandbox::{DEFAULT_AUTH_ID, Fault, Faults, Rule, Sandbox},
+        AuthToken, Channel, ListQuery, PlivoClient, PlivoConfig, PlivoError, RetryPolicy,
+        StartVerification, Update,
     },
+    sandbox::{DEFAULT_AUTH_ID, Fault, Faults, Rule, Sandbox},
 };
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

@@ -4,10 +4,8 @@ use crate::helpers::TestApp;
 use callerdesk::{
     audit::Actor,
     domain::PhoneNumber,
-    plivo::{
-        Update,
-        sandbox::{Fault, Faults, Rule},
-    },
+    plivo::Update,
+    sandbox::{Fault, Faults, Rule},
     sync::{SyncError, Trigger},
 };
 use std::process::Command;

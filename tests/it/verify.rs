@@ -3,7 +3,7 @@
 use crate::helpers::{Browser, TestApp, location, serve_args};
 use callerdesk::{
     domain::Role,
-    plivo::sandbox::{Fault, Faults, Rule},
+    sandbox::{Fault, Faults, Rule},
 };
 use reqwest::StatusCode;
 use std::sync::Arc;

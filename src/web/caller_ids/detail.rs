@@ -17,9 +17,9 @@ use super::CallerIdView;
 use crate::{
     audit::{self, Action, NewEvent, Outcome, RequestMeta, describe},
     db::{caller_ids, timestamp},
-    domain::{Alias, Permission, PhoneNumber, parse_subaccount},
-    error::AppError,
-    plivo::{PlivoError, Update},
+    domain::{Alias, Permission, PhoneNumber},
+    plivo::{PlivoError, Update, parse_subaccount},
+    web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
         layout::{Chrome, Nav, notify},

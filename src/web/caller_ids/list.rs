@@ -20,8 +20,8 @@ use crate::{
         verifications,
     },
     domain::{Permission, PhoneNumber},
-    error::AppError,
     spreadsheet,
+    web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
         format::{When, thousands},

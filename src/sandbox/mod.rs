@@ -6,6 +6,7 @@
 //! Where Plivo's behaviour is not documented, the sandbox guesses; each guess is marked
 //! `GUESS:` in `api.rs` so it can be checked against the real service.
 
+mod answer;
 pub mod api;
 pub mod faults;
 pub mod store;
@@ -26,7 +27,11 @@ use std::{
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
-use crate::{clock::Clock, config::AuthToken, db::Db, plivo::Channel};
+use crate::{
+    clock::Clock,
+    db::Db,
+    plivo::{AuthToken, Channel},
+};
 pub use faults::{Fault, Faults, Rule};
 
 /// The sandbox's account id when none is given: `MA` and 18 capitals or digits, like a real one.
@@ -150,9 +155,9 @@ impl Sandbox {
             .route("/__sandbox/outbox", get(api::outbox))
             .route(
                 "/__sandbox/faults",
-                get(api::show_faults)
-                    .post(api::set_faults)
-                    .delete(api::clear_faults),
+                get(faults::show_faults)
+                    .post(faults::set_faults)
+                    .delete(faults::clear_faults),
             )
             .merge(api)
             .with_state(self.clone())

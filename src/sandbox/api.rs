@@ -1,5 +1,4 @@
-//! The sandbox's handlers: Plivo's six Verified Caller ID operations, plus the outbox and fault
-//! controls. Lines marked `GUESS:` are behaviour Plivo does not document; they are listed in
+//! The sandbox's handlers: Plivo's six Verified Caller ID operations, plus the outbox. Lines marked `GUESS:` are behaviour Plivo does not document; they are listed in
 //! the README so they can be checked against the real service.
 
 use axum::{
@@ -15,41 +14,13 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::{
-    CODE_LIFETIME, OUTBOX_CAPACITY, OutboxEntry, Pending, Sandbox, faults::Faults, lock, store,
+    CODE_LIFETIME, OUTBOX_CAPACITY, OutboxEntry, Pending, Sandbox,
+    answer::{ApiError, api_id, error, fail},
+    lock, store,
 };
 use crate::{db::timestamp, domain::PhoneNumber, plivo::Channel};
 
 type Answer = Result<Response, ApiError>;
-
-/// An error answer: a status and Plivo's error body with a fresh `api_id`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({ "api_id": api_id(), "error": self.message });
-        (self.status, Json(body)).into_response()
-    }
-}
-
-fn fail(status: StatusCode, message: &str) -> ApiError {
-    ApiError {
-        status,
-        message: message.to_owned(),
-    }
-}
-
-/// Plivo's error body with a fresh `api_id`, as a response (for the fault injector).
-pub fn error(status: StatusCode, message: &str) -> Response {
-    fail(status, message).into_response()
-}
-
-fn api_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
 
 fn db_error(e: sqlx::Error) -> ApiError {
     tracing::error!(error = %e, "sandbox database error");
@@ -468,30 +439,4 @@ pub async fn not_found() -> Response {
 /// `GET /__sandbox/outbox`: every code "sent", newest first.
 pub async fn outbox(State(sandbox): State<Sandbox>) -> Response {
     Json(sandbox.outbox()).into_response()
-}
-
-/// `GET /__sandbox/faults`
-pub async fn show_faults(State(sandbox): State<Sandbox>) -> Response {
-    super::faults::show(&sandbox.faults())
-}
-
-/// `POST /__sandbox/faults`: replaces the fault configuration.
-pub async fn set_faults(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
-    match serde_json::from_slice::<Faults>(&body) {
-        Ok(faults) => {
-            sandbox.set_faults(faults);
-            super::faults::show(&sandbox.faults())
-        }
-        Err(e) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": e.to_string() })),
-        )
-            .into_response(),
-    }
-}
-
-/// `DELETE /__sandbox/faults`
-pub async fn clear_faults(State(sandbox): State<Sandbox>) -> Response {
-    sandbox.set_faults(Faults::default());
-    StatusCode::NO_CONTENT.into_response()
 }

@@ -3,10 +3,15 @@
 
 use axum::{
     Json,
+    body::Bytes,
+    extract::State,
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::Sandbox;
 
 /// What a faulty answer looks like.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,7 +114,7 @@ impl Fault {
                         .unwrap_or("error")
                         .to_ascii_lowercase()
                 });
-                super::api::error(status, &error)
+                super::answer::error(status, &error)
             }
             Fault::MalformedJson => (
                 StatusCode::OK,
@@ -125,7 +130,7 @@ impl Fault {
                 .into_response(),
             Fault::Hang => std::future::pending().await,
             Fault::RateLimited { retry_after_secs } => {
-                let mut response = super::api::error(StatusCode::TOO_MANY_REQUESTS, "too many requests");
+                let mut response = super::answer::error(StatusCode::TOO_MANY_REQUESTS, "too many requests");
                 if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                     response.headers_mut().insert(header::RETRY_AFTER, value);
                 }
@@ -135,9 +140,30 @@ impl Fault {
     }
 }
 
-/// `GET /__sandbox/faults` answers the current configuration.
-pub fn show(faults: &Faults) -> Response {
-    Json(faults).into_response()
+/// `GET /__sandbox/faults`
+pub async fn show_faults(State(sandbox): State<Sandbox>) -> Response {
+    Json(sandbox.faults()).into_response()
+}
+
+/// `POST /__sandbox/faults`: replaces the fault configuration.
+pub async fn set_faults(State(sandbox): State<Sandbox>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Faults>(&body) {
+        Ok(faults) => {
+            sandbox.set_faults(faults);
+            Json(sandbox.faults()).into_response()
+        }
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+/// `DELETE /__sandbox/faults`
+pub async fn clear_faults(State(sandbox): State<Sandbox>) -> Response {
+    sandbox.set_faults(Faults::default());
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[cfg(test)]
