@@ -6,8 +6,8 @@ use std::{io::BufRead, path::Path, process::ExitCode};
 use tracing_subscriber::EnvFilter;
 
 use crate::{
+    accounts::{AccountError, Accounts, Who},
     audit::{self, Action, Actor, ChainStatus, NewEvent, Outcome, RequestMeta},
-    auth::password,
     clock::Clock,
     config::{AuditCommand, Cli, Command, SandboxArgs, ServeArgs, Settings, UserCommand},
     db::{Db, timestamp, users},
@@ -451,14 +451,18 @@ fn read_password(from_stdin: bool) -> Result<Password, String> {
 }
 
 async fn user(database: &Path, command: UserCommand) -> Result<String, String> {
-    let sql = |e: sqlx::Error| format!("The database could not be updated: {e}.");
     let db = if matches!(command, UserCommand::Add { .. }) {
         Db::open(database).await.map_err(|e| e.to_string())?
     } else {
         open_existing(database).await?
     };
-    let meta = RequestMeta::default();
-    let now = Clock::system().now();
+    let accounts = Accounts::new(db.clone(), Clock::system());
+    let who = Who::command_line();
+    let said = |e: AccountError| match e {
+        AccountError::NoSuchUser => "There is no user by that name.".to_owned(),
+        AccountError::Database(e) => format!("The database could not be updated: {e}."),
+        other => other.to_string(),
+    };
     let result = match command {
         UserCommand::Add {
             name,
@@ -468,62 +472,49 @@ async fn user(database: &Path, command: UserCommand) -> Result<String, String> {
             let username = Username::parse(&name).map_err(|e| e.to_string())?;
             let role = Role::from(role);
             let password = read_password(password_stdin)?;
-            let hash = password::hash(&password).await.map_err(|e| e.to_string())?;
-            let mut tx = db.writer.begin().await.map_err(sql)?;
-            users::insert(&mut tx, &username, &hash, role, false, &timestamp(now))
+            accounts
+                .create(&who, &username, &password, role, false)
                 .await
-                .map_err(sql)?
-                .ok_or_else(|| format!("There is already a user called {username}."))?;
-            audit::append(
-                &mut tx,
-                now,
-                NewEvent::new(
-                    Actor::command_line(),
-                    &meta,
-                    Action::UserCreated,
-                    Outcome::Succeeded,
-                )
-                .with_details(json!({ "username": username.as_str(), "role": role.as_str() })),
-            )
-            .await
-            .map_err(sql)?;
-            tx.commit().await.map_err(sql)?;
-            Ok(format!("Added {username} as {role}."))
+                .map(|_| format!("Added {username} as {role}."))
+                .map_err(said)
         }
         UserCommand::Passwd {
             name,
             password_stdin,
         } => {
-            let user = find(&db, &name).await?;
+            let user = find(&accounts, &name).await?;
             let password = read_password(password_stdin)?;
-            let hash = password::hash(&password).await.map_err(|e| e.to_string())?;
-            let mut tx = db.writer.begin().await.map_err(sql)?;
-            users::set_password(&mut tx, user.id, &hash, false)
+            accounts
+                .reset_password(&who, user.id, &password, false)
                 .await
-                .map_err(sql)?;
-            audit::append(
-                &mut tx,
-                now,
-                NewEvent::new(
-                    Actor::command_line(),
-                    &meta,
-                    Action::UserPasswordReset,
-                    Outcome::Succeeded,
-                )
-                .with_details(json!({ "username": user.username })),
-            )
-            .await
-            .map_err(sql)?;
-            tx.commit().await.map_err(sql)?;
-            Ok(format!(
-                "Set a new password for {}; their sessions have ended.",
-                user.username
-            ))
+                .map(|user| {
+                    format!(
+                        "Set a new password for {}; their sessions have ended.",
+                        user.username
+                    )
+                })
+                .map_err(said)
         }
-        UserCommand::Disable { name } => set_disabled(&db, &name, true).await,
-        UserCommand::Enable { name } => set_disabled(&db, &name, false).await,
+        UserCommand::Disable { name } => {
+            let user = find(&accounts, &name).await?;
+            accounts
+                .set_disabled(&who, user.id, true)
+                .await
+                .map(|user| format!("Disabled {}; their sessions have ended.", user.username))
+                .map_err(said)
+        }
+        UserCommand::Enable { name } => {
+            let user = find(&accounts, &name).await?;
+            accounts
+                .set_disabled(&who, user.id, false)
+                .await
+                .map(|user| format!("Enabled {}.", user.username))
+                .map_err(said)
+        }
         UserCommand::List => {
-            let all = users::list(&db.reader).await.map_err(sql)?;
+            let all = users::list(&db.reader)
+                .await
+                .map_err(|e| format!("The database could not be read: {e}."))?;
             if all.is_empty() {
                 return Ok("No users yet.".into());
             }
@@ -547,53 +538,11 @@ async fn user(database: &Path, command: UserCommand) -> Result<String, String> {
     result
 }
 
-async fn find(db: &Db, name: &str) -> Result<users::User, String> {
-    users::by_name(&db.reader, name)
-        .await
-        .map_err(|e| format!("The database could not be read: {e}."))?
-        .ok_or_else(|| format!("There is no user called {name}."))
-}
-
-async fn set_disabled(db: &Db, name: &str, disabled: bool) -> Result<String, String> {
-    let sql = |e: sqlx::Error| format!("The database could not be updated: {e}.");
-    let user = find(db, name).await?;
-    let mut tx = db.writer.begin().await.map_err(sql)?;
-    if disabled
-        && user.role() == Role::Admin
-        && !user.disabled
-        && users::active_admins(&mut tx).await.map_err(sql)? <= 1
-    {
-        return Err(format!(
-            "{} is the only active admin and can't be disabled.",
-            user.username
-        ));
-    }
-    users::set_disabled(&mut tx, user.id, disabled)
-        .await
-        .map_err(sql)?;
-    let action = if disabled {
-        Action::UserDisabled
-    } else {
-        Action::UserEnabled
-    };
-    audit::append(
-        &mut tx,
-        Clock::system().now(),
-        NewEvent::new(
-            Actor::command_line(),
-            &RequestMeta::default(),
-            action,
-            Outcome::Succeeded,
-        )
-        .with_details(json!({ "username": user.username })),
-    )
-    .await
-    .map_err(sql)?;
-    tx.commit().await.map_err(sql)?;
-    Ok(if disabled {
-        format!("Disabled {}; their sessions have ended.", user.username)
-    } else {
-        format!("Enabled {}.", user.username)
+/// The account called `name`, or a sentence saying there is none.
+async fn find(accounts: &Accounts, name: &str) -> Result<crate::db::users::User, String> {
+    accounts.by_name(name).await.map_err(|e| match e {
+        AccountError::NoSuchUser => format!("There is no user called {name}."),
+        other => format!("The database could not be read: {other}."),
     })
 }
 

@@ -3,6 +3,8 @@
 //!
 //! Modules, in reading order:
 
+/// Staff accounts as use cases (sign-in, setup, adding people, roles, passwords, access).
+pub mod accounts;
 /// The append-only, hash-chained audit log.
 pub mod audit;
 /// Password hashing, sign-in throttling and the session's contents.

@@ -107,6 +107,7 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| StartError::Listen { address, source })?;
+        let accounts = crate::accounts::Accounts::new(db.clone(), clock.clone());
         let state = AppState {
             db,
             settings: Arc::new(settings),
@@ -116,7 +117,7 @@ impl Application {
             sandbox,
             chain: crate::audit::ChainWatch::default(),
             form_key: crate::web::csrf::FormKey::random(),
-            sign_in_waiting: crate::auth::throttle::Waiting::default(),
+            accounts,
         };
         let (chain, pool, now) = (
             state.chain.clone(),

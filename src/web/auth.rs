@@ -9,18 +9,17 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
-use serde_json::json;
 use tower_sessions::Session;
 
 use crate::{
-    audit::{self, Action, Actor, NewEvent, Outcome},
+    accounts::{AccountError, SignIn},
+    audit::{self, Action, NewEvent, Outcome},
     auth::{
-        password,
         session::{CSRF, SIGNED_IN, SignedIn, random_token},
-        throttle::{self, Decided},
+        throttle,
     },
-    db::{timestamp, users},
-    domain::{Password, Role, Username},
+    db::users,
+    domain::{Password, Username},
     web::error::AppError,
     web::{
         csrf::FormToken,
@@ -128,36 +127,19 @@ pub async fn login(
     ClientMeta(meta): ClientMeta,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now();
     let username: String = form.username.trim().chars().take(64).collect();
-    let ip = meta.client_ip.clone().unwrap_or_else(|| "unknown".into());
     let next = safe_next(form.next.as_deref());
-    // A slot for this check first, in the writer: requests that arrive together can't all pass
-    // the count before any of them is recorded.
-    let (claim, mut tx) =
-        throttle::claim_or_wait(&state.db, &state.sign_in_waiting, &username, &ip, || {
-            state.clock.now()
-        })
-        .await?;
-    let attempt = match claim {
-        Decided::Granted(attempt) => {
-            tx.commit().await?;
-            attempt
+    let user = match state
+        .accounts
+        .sign_in(&username, form.password, &meta)
+        .await?
+    {
+        SignIn::Succeeded(user) => user,
+        SignIn::Refused => {
+            let message = WRONG_CREDENTIALS.to_owned();
+            return login_refused(&state, &session, &form_token, username, next, message).await;
         }
-        Decided::Throttled(wait) => {
-            audit::append(
-                &mut tx,
-                now,
-                NewEvent::new(
-                    Actor::anonymous(),
-                    &meta,
-                    Action::SignInThrottled,
-                    Outcome::Failed,
-                )
-                .with_details(json!({ "username": username })),
-            )
-            .await?;
-            tx.commit().await?;
+        SignIn::Throttled(wait) => {
             let message = format!(
                 "Too many failed sign-ins. Try again in {}.",
                 throttle::minutes_text(wait)
@@ -165,55 +147,7 @@ pub async fn login(
             return login_refused(&state, &session, &form_token, username, next, message).await;
         }
     };
-
-    let user = users::by_name(&state.db.reader, &username).await?;
-    let stored = match &user {
-        Some(u) => users::password_hash(&state.db.reader, u.id).await?,
-        None => None,
-    };
-    let password_ok = password::verify(form.password, stored).await;
-    let user = user.filter(|u| password_ok && !u.disabled);
-
-    let Some(user) = user else {
-        let mut tx = state.db.writer.begin().await?;
-        throttle::failed(&mut tx, attempt).await?;
-        audit::append(
-            &mut tx,
-            now,
-            NewEvent::new(Actor::anonymous(), &meta, Action::SignIn, Outcome::Failed)
-                .with_details(json!({ "username": username })),
-        )
-        .await?;
-        tx.commit().await?;
-        state.sign_in_waiting.wake();
-        return login_refused(
-            &state,
-            &session,
-            &form_token,
-            username,
-            next,
-            WRONG_CREDENTIALS.to_owned(),
-        )
-        .await;
-    };
-
-    let mut tx = state.db.writer.begin().await?;
-    users::record_sign_in(&mut tx, user.id, &timestamp(now)).await?;
-    throttle::succeeded(&mut tx, attempt, &username).await?;
-    audit::append(
-        &mut tx,
-        now,
-        NewEvent::new(
-            Actor::user(user.id, &user.username),
-            &meta,
-            Action::SignIn,
-            Outcome::Succeeded,
-        )
-        .with_details(json!({ "username": user.username })),
-    )
-    .await?;
-    tx.commit().await?;
-    state.sign_in_waiting.wake();
+    let now = state.clock.now();
 
     // A new session id at sign-in (no fixation), and a new CSRF token with it.
     session.cycle_id().await?;
@@ -363,45 +297,15 @@ pub async fn setup(
                 .into_response());
         }
     };
-    let hash = password::hash(&password).await?;
-    let now = state.clock.now();
-    let mut tx = state.db.writer.begin().await?;
-    // Re-checked under the writer: setup happens once, even if two tabs race.
-    if users::count(&mut *tx).await? > 0 {
-        state.setup.close();
-        let chrome = Chrome::anonymous(&state, &session, &form_token).await?;
-        return Ok((StatusCode::NOT_FOUND, SetupClosedPage { chrome }).into_response());
+    match state.accounts.set_up(&username, &password, &meta).await {
+        Ok(_) => {}
+        Err(AccountError::AlreadySetUp) => {
+            state.setup.close();
+            let chrome = Chrome::anonymous(&state, &session, &form_token).await?;
+            return Ok((StatusCode::NOT_FOUND, SetupClosedPage { chrome }).into_response());
+        }
+        Err(e) => return Err(e.into()),
     }
-    let id = users::insert(
-        &mut tx,
-        &username,
-        &hash,
-        Role::Admin,
-        false,
-        &timestamp(now),
-    )
-    .await?
-    .ok_or_else(|| AppError::Internal(anyhow::anyhow!("first user already exists")))?;
-    let actor = Actor::user(id, username.as_str());
-    audit::append(
-        &mut tx,
-        now,
-        NewEvent::new(
-            actor.clone(),
-            &meta,
-            Action::SetupCompleted,
-            Outcome::Succeeded,
-        ),
-    )
-    .await?;
-    audit::append(
-        &mut tx,
-        now,
-        NewEvent::new(actor, &meta, Action::UserCreated, Outcome::Succeeded)
-            .with_details(json!({ "username": username.as_str(), "role": Role::Admin.as_str() })),
-    )
-    .await?;
-    tx.commit().await?;
     state.setup.close();
     tracing::info!("first admin created; the setup link no longer works");
     notify(

@@ -48,6 +48,21 @@ impl From<crate::verify::VerifyError> for AppError {
     }
 }
 
+impl From<crate::accounts::AccountError> for AppError {
+    fn from(e: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError;
+        match e {
+            AccountError::NoSuchUser => AppError::NotFound,
+            AccountError::Database(_) | AccountError::Hash(_) => {
+                AppError::Internal(anyhow::Error::new(e))
+            }
+            // The rest are refusals in words; handlers show them where they belong, and this
+            // is what is left if one doesn't.
+            refused => AppError::BadRequest(refused.to_string()),
+        }
+    }
+}
+
 impl From<tower_sessions::session::Error> for AppError {
     fn from(e: tower_sessions::session::Error) -> Self {
         AppError::Internal(anyhow::Error::new(e).context("session store"))

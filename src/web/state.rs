@@ -21,8 +21,8 @@ pub struct AppState {
     pub chain: crate::audit::ChainWatch,
     /// Signs the sign-in and setup forms' double-submit tokens (`web::csrf`).
     pub form_key: crate::web::csrf::FormKey,
-    /// Wakes sign-ins waiting for password checks in flight (`auth::throttle`).
-    pub sign_in_waiting: crate::auth::throttle::Waiting,
+    /// Staff accounts: sign-in, setup, users.
+    pub accounts: crate::accounts::Accounts,
 }
 
 impl AppState {

@@ -9,16 +9,11 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
-use serde_json::json;
-use sqlx::SqliteConnection;
 
 use crate::{
-    audit::{self, Action, NewEvent, Outcome, RequestMeta},
-    auth::password,
-    db::{
-        timestamp,
-        users::{self, User},
-    },
+    accounts::{AccountError, Who},
+    audit::RequestMeta,
+    db::users::{self, User},
     domain::{Password, Permission, Role, Username},
     web::error::AppError,
     web::{
@@ -120,28 +115,22 @@ pub async fn add(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
         }
     };
-    let hash = password::hash(&password).await?;
-    let now = state.clock.now();
-    let mut tx = state.db.writer.begin().await?;
-    let Some(_) = users::insert(&mut tx, &username, &hash, role, true, &timestamp(now)).await?
-    else {
-        drop(tx);
-        let taken = format!("There is already a user called {username}. Choose another name.");
-        let form = AddForm {
-            password: String::new(),
-            ..form
-        };
-        let page = page(&state, &me, form, Some(taken), None).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    };
-    audit::append(
-        &mut tx,
-        now,
-        NewEvent::new(me.actor(), &meta, Action::UserCreated, Outcome::Succeeded)
-            .with_details(json!({ "username": username.as_str(), "role": role.as_str() })),
-    )
-    .await?;
-    tx.commit().await?;
+    match state
+        .accounts
+        .create(&who(&me, meta), &username, &password, role, true)
+        .await
+    {
+        Ok(_) => {}
+        Err(taken @ AccountError::NameTaken(_)) => {
+            let form = AddForm {
+                password: String::new(),
+                ..form
+            };
+            let page = page(&state, &me, form, Some(taken.to_string()), None).await?;
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    }
     notify(
         &me.session,
         format!(
@@ -152,19 +141,25 @@ pub async fn add(
     Ok(Redirect::to("/users").into_response())
 }
 
-/// Loads the user an action is about, inside the writer's transaction.
-async fn target(conn: &mut SqliteConnection, id: i64) -> Result<User, AppError> {
-    users::by_id(conn, id).await?.ok_or(AppError::NotFound)
+/// The signed-in admin, as the account use cases record them.
+fn who(me: &CurrentUser, meta: RequestMeta) -> Who {
+    Who::new(me.actor(), meta)
 }
 
-/// Whether changing `user` would leave no active admin.
-async fn is_last_active_admin(conn: &mut SqliteConnection, user: &User) -> Result<bool, AppError> {
-    Ok(user.role() == Role::Admin && !user.disabled && users::active_admins(conn).await? <= 1)
-}
-
-async fn refuse(me: &CurrentUser, text: String) -> Result<Response, AppError> {
+/// Back to the users page with `text` as the notice: what was done, or why not.
+async fn done(me: &CurrentUser, text: String) -> Result<Response, AppError> {
     notify(&me.session, text).await?;
     Ok(Redirect::to("/users").into_response())
+}
+
+/// A refusal in words goes back to the page as its notice; anything else is an error.
+async fn refused(me: &CurrentUser, e: AccountError) -> Result<Response, AppError> {
+    match e {
+        AccountError::Database(_) | AccountError::Hash(_) | AccountError::NoSuchUser => {
+            Err(e.into())
+        }
+        refusal => done(me, refusal.to_string()).await,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,36 +180,10 @@ pub async fn change_role(
         .role
         .parse()
         .map_err(|e: crate::domain::UnknownRole| AppError::BadRequest(e.to_string()))?;
-    let mut tx = state.db.writer.begin().await?;
-    let user = target(&mut tx, id).await?;
-    if user.role() == role {
-        return refuse(&me, format!("{} is already {role}.", user.username)).await;
+    match state.accounts.change_role(&who(&me, meta), id, role).await {
+        Ok(user) => done(&me, format!("{} is now {role}.", user.username)).await,
+        Err(e) => refused(&me, e).await,
     }
-    if is_last_active_admin(&mut tx, &user).await? {
-        return refuse(
-            &me,
-            format!(
-                "{} is the only active admin, so they stay admin. Make someone else admin first.",
-                user.username
-            ),
-        )
-        .await;
-    }
-    users::set_role(&mut tx, id, role).await?;
-    append(
-        &mut tx,
-        &state,
-        &me,
-        &meta,
-        Action::UserRoleChanged,
-        json!({
-            "username": user.username, "old": user.role().as_str(), "new": role.as_str()
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    notify(&me.session, format!("{} is now {role}.", user.username)).await?;
-    Ok(Redirect::to("/users").into_response())
 }
 
 #[derive(Deserialize)]
@@ -234,31 +203,25 @@ pub async fn reset_password(
     me.require(Permission::ManageUsers)?;
     let password = match Password::parse(&form.password) {
         Ok(p) => p,
-        Err(e) => return refuse(&me, format!("The password was not reset. {e}")).await,
+        Err(e) => return done(&me, format!("The password was not reset. {e}")).await,
     };
-    let hash = password::hash(&password).await?;
-    let mut tx = state.db.writer.begin().await?;
-    let user = target(&mut tx, id).await?;
-    users::set_password(&mut tx, id, &hash, true).await?;
-    append(
-        &mut tx,
-        &state,
-        &me,
-        &meta,
-        Action::UserPasswordReset,
-        json!({ "username": user.username }),
-    )
-    .await?;
-    tx.commit().await?;
-    notify(
-        &me.session,
-        format!(
-            "{}'s password was reset and they were signed out everywhere. They will choose a new password when they next sign in.",
-            user.username
-        ),
-    )
-    .await?;
-    Ok(Redirect::to("/users").into_response())
+    match state
+        .accounts
+        .reset_password(&who(&me, meta), id, &password, true)
+        .await
+    {
+        Ok(user) => {
+            done(
+                &me,
+                format!(
+                    "{}'s password was reset and they were signed out everywhere. They will choose a new password when they next sign in.",
+                    user.username
+                ),
+            )
+            .await
+        }
+        Err(e) => refused(&me, e).await,
+    }
 }
 
 /// `POST /users/{id}/disable`: the user can't sign in and their sessions end.
@@ -269,38 +232,16 @@ pub async fn disable(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     me.require(Permission::ManageUsers)?;
-    let mut tx = state.db.writer.begin().await?;
-    let user = target(&mut tx, id).await?;
-    if user.disabled {
-        return refuse(&me, format!("{} is already disabled.", user.username)).await;
+    match state.accounts.set_disabled(&who(&me, meta), id, true).await {
+        Ok(user) => {
+            done(
+                &me,
+                format!("{} was disabled and signed out everywhere.", user.username),
+            )
+            .await
+        }
+        Err(e) => refused(&me, e).await,
     }
-    if is_last_active_admin(&mut tx, &user).await? {
-        return refuse(
-            &me,
-            format!(
-                "{} is the only active admin and can't be disabled. Make someone else admin first.",
-                user.username
-            ),
-        )
-        .await;
-    }
-    users::set_disabled(&mut tx, id, true).await?;
-    append(
-        &mut tx,
-        &state,
-        &me,
-        &meta,
-        Action::UserDisabled,
-        json!({ "username": user.username }),
-    )
-    .await?;
-    tx.commit().await?;
-    notify(
-        &me.session,
-        format!("{} was disabled and signed out everywhere.", user.username),
-    )
-    .await?;
-    Ok(Redirect::to("/users").into_response())
 }
 
 /// `POST /users/{id}/enable`
@@ -311,39 +252,12 @@ pub async fn enable(
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     me.require(Permission::ManageUsers)?;
-    let mut tx = state.db.writer.begin().await?;
-    let user = target(&mut tx, id).await?;
-    if !user.disabled {
-        return refuse(&me, format!("{} is already active.", user.username)).await;
+    match state
+        .accounts
+        .set_disabled(&who(&me, meta), id, false)
+        .await
+    {
+        Ok(user) => done(&me, format!("{} can sign in again.", user.username)).await,
+        Err(e) => refused(&me, e).await,
     }
-    users::set_disabled(&mut tx, id, false).await?;
-    append(
-        &mut tx,
-        &state,
-        &me,
-        &meta,
-        Action::UserEnabled,
-        json!({ "username": user.username }),
-    )
-    .await?;
-    tx.commit().await?;
-    notify(&me.session, format!("{} can sign in again.", user.username)).await?;
-    Ok(Redirect::to("/users").into_response())
-}
-
-async fn append(
-    conn: &mut SqliteConnection,
-    state: &AppState,
-    me: &CurrentUser,
-    meta: &RequestMeta,
-    action: Action,
-    details: serde_json::Value,
-) -> Result<(), AppError> {
-    audit::append(
-        conn,
-        state.clock.now(),
-        NewEvent::new(me.actor(), meta, action, Outcome::Succeeded).with_details(details),
-    )
-    .await?;
-    Ok(())
 }

@@ -1,10 +1,9 @@
 //! The test harness: a running app on a fresh database, and a browser-like HTTP client.
 
 use callerdesk::{
-    audit::{self, Actor, NewEvent, Outcome, RequestMeta},
+    audit::Actor,
     clock::Clock,
     config::{DatabaseArg, ServeArgs, Settings},
-    db::{timestamp, users},
     domain::{Password, Role, Username},
     startup::Application,
     web::state::AppState,
@@ -111,39 +110,22 @@ impl TestApp {
         Browser::new(&self.base)
     }
 
-    /// Adds a user directly (as `callerdesk user add` would), with a chosen password.
+    /// Adds a user as `callerdesk user add` does, with a chosen password.
     pub async fn add_user(&self, name: &str, role: Role) -> i64 {
-        let hash = callerdesk::auth::password::hash(&Password::parse(PASSWORD).unwrap())
+        let user = self
+            .state
+            .accounts
+            .create(
+                &callerdesk::accounts::Who::command_line(),
+                &Username::parse(name).unwrap(),
+                &Password::parse(PASSWORD).unwrap(),
+                role,
+                false,
+            )
             .await
             .unwrap();
-        let now = self.state.clock.now();
-        let mut tx = self.state.db.writer.begin().await.unwrap();
-        let id = users::insert(
-            &mut tx,
-            &Username::parse(name).unwrap(),
-            &hash,
-            role,
-            false,
-            &timestamp(now),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        audit::append(
-            &mut tx,
-            now,
-            NewEvent::new(
-                Actor::command_line(),
-                &RequestMeta::default(),
-                audit::Action::UserCreated,
-                Outcome::Succeeded,
-            ),
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
         self.state.setup.close();
-        id
+        user.id
     }
 
     /// A browser signed in as a new user of this role.
