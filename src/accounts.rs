@@ -7,7 +7,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::{
-    audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta},
+    audit::{self, Action, Actor, Outcome, RequestMeta, Who},
     auth::{
         password::{self, HashError},
         throttle::{self, Decided},
@@ -19,28 +19,6 @@ use crate::{
     },
     domain::{Password, Role, Username},
 };
-
-/// Who acts on an account, and from where.
-#[derive(Debug, Clone)]
-pub struct Who {
-    pub actor: Actor,
-    pub meta: RequestMeta,
-}
-
-impl Who {
-    pub fn new(actor: Actor, meta: RequestMeta) -> Self {
-        Self { actor, meta }
-    }
-
-    /// The command line, run by whoever has the server's shell.
-    pub fn command_line() -> Self {
-        Self::new(Actor::command_line(), RequestMeta::default())
-    }
-
-    fn event(&self, action: Action, outcome: Outcome) -> NewEvent {
-        NewEvent::new(self.actor.clone(), &self.meta, action, outcome)
-    }
-}
 
 /// Why an account change was not made, in words for the person who asked.
 #[derive(Debug, thiserror::Error)]

@@ -6,8 +6,8 @@ use std::{io::BufRead, path::Path, process::ExitCode};
 use tracing_subscriber::EnvFilter;
 
 use crate::{
-    accounts::{AccountError, Accounts, Who},
-    audit::{self, Action, Actor, ChainStatus, NewEvent, Outcome, RequestMeta},
+    accounts::{AccountError, Accounts},
+    audit::{self, Action, Actor, ChainStatus, NewEvent, Outcome, RequestMeta, Who},
     clock::Clock,
     config::{AuditCommand, Cli, Command, SandboxArgs, ServeArgs, Settings, UserCommand},
     db::{Db, timestamp, users},

@@ -227,6 +227,9 @@ pub struct ServeArgs {
         default_value = "30"
     )]
     pub codes_per_person_per_hour: String,
+    /// How long after a code is sent before another can be sent for the same verification.
+    #[arg(long, env = "CALLERDESK_RESEND_COOLDOWN", default_value = "60s")]
+    pub resend_cooldown: String,
     /// Pages of the caller ID list a sync asks Plivo for at once (benchmarks compare with 1).
     #[arg(
         long,
@@ -293,6 +296,7 @@ pub struct Settings {
     pub plivo_timeout: Duration,
     pub codes_per_number_per_day: u32,
     pub codes_per_person_per_hour: u32,
+    pub resend_cooldown: Duration,
     pub sync_pages_in_flight: usize,
 }
 
@@ -331,6 +335,8 @@ impl Settings {
             "CALLERDESK_CODES_PER_PERSON_PER_HOUR",
             &args.codes_per_person_per_hour,
         )?;
+        let resend_cooldown = duration("CALLERDESK_RESEND_COOLDOWN", &args.resend_cooldown, false)?
+            .unwrap_or(Duration::from_secs(60));
         let sync_pages_in_flight = count(
             "CALLERDESK_SYNC_PAGES_IN_FLIGHT",
             &args.sync_pages_in_flight,
@@ -349,6 +355,7 @@ impl Settings {
             plivo_timeout,
             codes_per_number_per_day,
             codes_per_person_per_hour,
+            resend_cooldown,
             sync_pages_in_flight,
         })
     }

@@ -9,6 +9,8 @@ pub mod accounts;
 pub mod audit;
 /// Password hashing, sign-in throttling and the session's contents.
 pub mod auth;
+/// Editing and deleting caller IDs as use cases (Plivo first, fail-closed).
+pub mod caller_ids;
 /// The command-line subcommands other than `serve`.
 pub mod cli;
 /// Time as a parameter, so expiry logic is testable.

@@ -100,14 +100,30 @@ impl Application {
             pages_in_flight: settings.sync_pages_in_flight,
         };
         if let Some(interval) = settings.sync_interval {
-            background.push(tokio::spawn(sync::schedule(syncer, interval)));
+            background.push(tokio::spawn(sync::schedule(syncer.clone(), interval)));
         }
 
         let address = settings.listen;
         let listener = TcpListener::bind(address)
             .await
             .map_err(|source| StartError::Listen { address, source })?;
+        // The use cases, built once and shared by every request.
         let accounts = crate::accounts::Accounts::new(db.clone(), clock.clone());
+        let caller_ids = crate::caller_ids::CallerIds {
+            db: db.clone(),
+            plivo: plivo.clone(),
+            clock: clock.clone(),
+        };
+        let verifier = crate::verify::Verifier {
+            db: db.clone(),
+            plivo: plivo.clone(),
+            clock: clock.clone(),
+            limits: crate::verify::Limits {
+                resend_cooldown: settings.resend_cooldown,
+                per_number_per_day: settings.codes_per_number_per_day,
+                per_person_per_hour: settings.codes_per_person_per_hour,
+            },
+        };
         let state = AppState {
             db,
             settings: Arc::new(settings),
@@ -118,6 +134,9 @@ impl Application {
             chain: crate::audit::ChainWatch::default(),
             form_key: crate::web::csrf::FormKey::random(),
             accounts,
+            caller_ids,
+            verifier,
+            syncer,
         };
         let (chain, pool, now) = (
             state.chain.clone(),
@@ -131,7 +150,7 @@ impl Application {
             }
         }));
         background.push(tokio::spawn(crate::verify::expire_regularly(
-            state.verifier(),
+            state.verifier.clone(),
             std::time::Duration::from_secs(30),
         )));
         let router = web::router(state.clone(), sessions);

@@ -50,6 +50,34 @@ pub struct RequestMeta {
     pub request_id: Option<String>,
 }
 
+/// Who acts, and from where: what every event of one request shares.
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub actor: Actor,
+    pub meta: RequestMeta,
+}
+
+impl Who {
+    pub fn new(actor: Actor, meta: RequestMeta) -> Self {
+        Self { actor, meta }
+    }
+
+    /// The command line, run by whoever has the server's shell.
+    pub fn command_line() -> Self {
+        Self::new(Actor::command_line(), RequestMeta::default())
+    }
+
+    /// The application itself (scheduled work).
+    pub fn system() -> Self {
+        Self::new(Actor::system(), RequestMeta::default())
+    }
+
+    /// An event by this actor, from this request.
+    pub fn event(&self, action: Action, outcome: Outcome) -> NewEvent {
+        NewEvent::new(self.actor.clone(), &self.meta, action, outcome)
+    }
+}
+
 /// What happened. The stored names are stable: renaming one breaks old exports' meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -5,6 +5,7 @@
 //! Every event goes through [`append`], inside the caller's transaction, so an event is
 //! recorded if and only if the change it describes is.
 
+pub mod attempt;
 pub mod describe;
 mod event;
 pub mod export;
@@ -13,7 +14,8 @@ pub mod sample;
 mod verify;
 mod watch;
 
-pub use event::{Action, Actor, NewEvent, Outcome, RequestMeta};
+pub use attempt::{Attempt, Requested};
+pub use event::{Action, Actor, NewEvent, Outcome, RequestMeta, Who};
 pub use verify::{ChainStatus, Checkpoint, verify_chain, verify_from};
 pub use watch::{ChainWatch, Checked};
 

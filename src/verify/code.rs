@@ -7,11 +7,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::{
-    CodeOutcome, MAX_WRONG_CODES, Person, Verifier, VerifyError, detached, event, expire,
-    failure_details, is_due,
+    CodeOutcome, MAX_WRONG_CODES, Person, Verifier, VerifyError, attempt, detached, expire, is_due,
 };
 use crate::{
-    audit::{self, Action, Outcome},
+    audit::{self, Action, Attempt, Outcome, Requested},
     db::{
         caller_ids::{self, PlivoFields},
         timestamp,
@@ -65,7 +64,7 @@ impl Verifier {
                 if v.status != "pending" || v.wrong_attempts >= MAX_WRONG_CODES {
                     CodeOutcome::NotPending
                 } else if is_due(&v, now) {
-                    expire(&mut tx, &v, &person.actor(), &person.meta, now).await?;
+                    expire(&mut tx, &v, &person.who(), now).await?;
                     tx.commit().await?;
                     CodeOutcome::Expired
                 } else if v.plivo_uuid.is_none() {
@@ -76,19 +75,18 @@ impl Verifier {
             );
         }
         let plivo_uuid = v.plivo_uuid.clone().unwrap_or_default();
-        let requested = event(
-            &person.actor(),
-            &person.meta,
-            Action::VerificationCompleted,
-            Outcome::Requested,
+        let check = attempt(
+            &person.who(),
             id,
             &v.phone_number,
+            Action::VerificationCompleted,
+            serde_json::json!({}),
         );
-        let request_event = audit::append(&mut tx, now, requested).await?.id;
+        let request = check.request(&mut tx, now).await?;
         tx.commit().await?;
 
         let answer = self.plivo.submit_code(&plivo_uuid, code).await;
-        self.record_code_outcome(person, &v, request_event, answer)
+        self.record_code_outcome(person, &v, &check, request, answer)
             .await
     }
 
@@ -99,24 +97,14 @@ impl Verifier {
         &self,
         person: &Person,
         v: &Verification,
-        request_event: i64,
+        check: &Attempt,
+        request: Requested,
         answer: Result<Verified, PlivoError>,
     ) -> Result<CodeOutcome, sqlx::Error> {
         let now = self.now();
         let id = v.id.as_str();
         let mut tx = self.db.writer.begin().await?;
         verifications::end_code_check(&mut tx, id).await?;
-        let outcome_event = |outcome| {
-            event(
-                &person.actor(),
-                &person.meta,
-                Action::VerificationCompleted,
-                outcome,
-                id,
-                &v.phone_number,
-            )
-            .with_request(request_event)
-        };
         let outcome = match answer {
             Ok(verified) => {
                 let ended = !verifications::finish(
@@ -143,14 +131,8 @@ impl Verifier {
                 } else {
                     None
                 };
-                audit::append(
-                    &mut tx,
-                    now,
-                    outcome_event(Outcome::Succeeded)
-                        .with_plivo(verified.api_id.as_deref(), None)
-                        .with_details(details),
-                )
-                .await?;
+                let done = check.succeeded(request, verified.api_id.as_deref(), details);
+                audit::append(&mut tx, now, done).await?;
                 match status {
                     None => CodeOutcome::Verified,
                     Some(status) => CodeOutcome::VerifiedAfterEnd { status },
@@ -167,22 +149,15 @@ impl Verifier {
                     Some(attempts) => details["wrong_attempts"] = json!(attempts),
                     None => details["verification_had_ended"] = json!(true),
                 }
-                audit::append(
-                    &mut tx,
-                    now,
-                    event(
-                        &person.actor(),
-                        &person.meta,
+                let rejected = check
+                    .outcome(
                         Action::VerificationCodeRejected,
                         Outcome::Failed,
-                        id,
-                        &v.phone_number,
+                        request,
+                        details,
                     )
-                    .with_plivo(api_id.as_deref(), Some(400))
-                    .with_request(request_event)
-                    .with_details(details),
-                )
-                .await?;
+                    .with_plivo(api_id.as_deref(), Some(400));
+                audit::append(&mut tx, now, rejected).await?;
                 match attempts {
                     Some(attempts) if attempts >= MAX_WRONG_CODES => {
                         let why = "Five wrong codes were entered, so this verification was stopped. Start again to send a new code.";
@@ -205,14 +180,7 @@ impl Verifier {
             }
             Err(e) => {
                 tracing::warn!(error = %e, verification = id, "Plivo did not check the code");
-                audit::append(
-                    &mut tx,
-                    now,
-                    outcome_event(Outcome::Failed)
-                        .with_plivo(e.api_id(), e.status())
-                        .with_details(failure_details(&e, json!({}))),
-                )
-                .await?;
+                audit::append(&mut tx, now, check.failed(request, &e)).await?;
                 CodeOutcome::PlivoFailed(e.full_message())
             }
         };

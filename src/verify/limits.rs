@@ -36,7 +36,15 @@ pub struct Limited {
 impl Limited {
     /// "Try again in 3 minutes." (rounded up; seconds under a minute)
     pub fn wait_text(&self) -> String {
-        let secs = self.wait.as_secs().max(1);
+        Self::duration_text(self.wait)
+    }
+
+    /// "42 seconds", "3 minutes", "2 hours" (rounded up); "a minute" for exactly one.
+    fn duration_text(wait: Duration) -> String {
+        if wait == Duration::from_secs(60) {
+            return "a minute".to_owned();
+        }
+        let secs = wait.as_secs().max(1);
         if secs < 60 {
             format!("{secs} second{}", if secs == 1 { "" } else { "s" })
         } else if secs < 3600 {
@@ -88,8 +96,10 @@ impl Limits {
             if last + cooldown > now {
                 return Ok(Err(Limited {
                     wait: until(now, last + cooldown),
-                    reason: "A code was sent less than a minute ago; give it a moment to arrive."
-                        .into(),
+                    reason: format!(
+                        "A code was sent less than {} ago; give it a moment to arrive.",
+                        Limited::duration_text(self.resend_cooldown)
+                    ),
                 }));
             }
         }

@@ -23,34 +23,12 @@ pub struct AppState {
     pub form_key: crate::web::csrf::FormKey,
     /// Staff accounts: sign-in, setup, users.
     pub accounts: crate::accounts::Accounts,
-}
-
-impl AppState {
-    /// The sync, with this app's database, Plivo client and clock.
-    pub fn syncer(&self) -> crate::sync::Syncer {
-        crate::sync::Syncer {
-            db: self.db.clone(),
-            plivo: self.plivo.clone(),
-            clock: self.clock.clone(),
-            pages_in_flight: self.settings.sync_pages_in_flight,
-        }
-    }
-}
-
-impl AppState {
-    /// The verification steps, with this app's database, Plivo client, clock and limits.
-    pub fn verifier(&self) -> crate::verify::Verifier {
-        crate::verify::Verifier {
-            db: self.db.clone(),
-            plivo: self.plivo.clone(),
-            clock: self.clock.clone(),
-            limits: crate::verify::Limits {
-                resend_cooldown: std::time::Duration::from_secs(60),
-                per_number_per_day: self.settings.codes_per_number_per_day,
-                per_person_per_hour: self.settings.codes_per_person_per_hour,
-            },
-        }
-    }
+    /// Editing and deleting caller IDs.
+    pub caller_ids: crate::caller_ids::CallerIds,
+    /// Verifying numbers: start, code, send again, cancel, expiry.
+    pub verifier: crate::verify::Verifier,
+    /// Reconciling the cache with Plivo.
+    pub syncer: crate::sync::Syncer,
 }
 
 impl FromRef<AppState> for Db {

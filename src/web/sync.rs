@@ -124,7 +124,7 @@ pub async fn start(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     me.require(Permission::SyncNow)?;
-    let syncer = state.syncer();
+    let syncer = state.syncer.clone();
     let message = match syncer.claim(crate::sync::Trigger::Manual, me.actor()).await {
         Ok(claimed) => {
             tokio::spawn(async move {

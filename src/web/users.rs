@@ -11,8 +11,8 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    accounts::{AccountError, Who},
-    audit::RequestMeta,
+    accounts::AccountError,
+    audit::{RequestMeta, Who},
     db::users::{self, User},
     domain::{Password, Permission, Role, Username},
     web::error::AppError,

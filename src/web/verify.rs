@@ -18,7 +18,7 @@ use crate::{
     },
     domain::{Alias, Permission, PhoneNumber},
     plivo::{Channel, parse_subaccount},
-    verify::{CodeOutcome, MAX_WRONG_CODES, Person, Request, ResendOutcome},
+    verify::{CodeOutcome, MAX_WRONG_CODES, Person, Request, ResendOutcome, VerifyError},
     web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
@@ -203,13 +203,14 @@ pub async fn start(
     let Some(request) = ready else {
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page(preview, None).await?).into_response());
     };
-    match state.verifier().start(&person(&me, meta), &request).await? {
+    match state.verifier.start(&person(&me, meta), &request).await {
         Ok(v) => Ok(Redirect::to(&format!("/verify/{}", v.id)).into_response()),
-        Err(limited) => Ok((
+        Err(VerifyError::Limited(limited)) => Ok((
             StatusCode::TOO_MANY_REQUESTS,
             page(preview, Some(limited.message())).await?,
         )
             .into_response()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -340,7 +341,7 @@ pub async fn submit_code(
         }
     };
     let outcome = state
-        .verifier()
+        .verifier
         .submit_code(&person(&me, meta), &v.id, &code)
         .await?;
     let (status, code_error, message) = match outcome {
@@ -407,7 +408,7 @@ pub async fn resend(
     let v = load(&state, &id).await?;
     let channel = Channel::parse(&form.channel).unwrap_or(Channel::Sms);
     let message = match state
-        .verifier()
+        .verifier
         .resend(&person(&me, meta), &v.id, channel)
         .await?
     {
@@ -432,7 +433,7 @@ pub async fn cancel(
 ) -> Result<Response, AppError> {
     me.require(Permission::Verify)?;
     let v = load(&state, &id).await?;
-    let cancelled = state.verifier().cancel(&person(&me, meta), &v.id).await?;
+    let cancelled = state.verifier.cancel(&person(&me, meta), &v.id).await?;
     let number = PhoneNumber::from_e164(&v.phone_number)
         .map_or(v.phone_number.clone(), |n| n.international());
     notify(

@@ -47,6 +47,7 @@ pub fn serve_args(database: PathBuf) -> ServeArgs {
         plivo_timeout: "10s".into(),
         codes_per_number_per_day: "10".into(),
         codes_per_person_per_hour: "30".into(),
+        resend_cooldown: "60s".into(),
         sync_pages_in_flight: "20".into(),
     }
 }
@@ -116,7 +117,7 @@ impl TestApp {
             .state
             .accounts
             .create(
-                &callerdesk::accounts::Who::command_line(),
+                &callerdesk::audit::Who::command_line(),
                 &Username::parse(name).unwrap(),
                 &Password::parse(PASSWORD).unwrap(),
                 role,
@@ -174,7 +175,7 @@ impl TestApp {
     /// One sync run, as the system.
     pub async fn sync(&self) -> Result<callerdesk::sync::Summary, callerdesk::sync::SyncError> {
         self.state
-            .syncer()
+            .syncer
             .run(callerdesk::sync::Trigger::Schedule, Actor::system())
             .await
     }

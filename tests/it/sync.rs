@@ -296,7 +296,7 @@ async fn only_one_run_at_a_time_across_the_web_app_and_the_command_line() {
     assert_eq!(runs, [("manual".to_owned(), "succeeded".to_owned())]);
     let claimed_twice = app
         .state
-        .syncer()
+        .syncer
         .claim(Trigger::Manual, Actor::system())
         .await;
     assert!(claimed_twice.is_ok(), "free again once finished");

@@ -193,7 +193,7 @@ async fn overdue_verifications_are_expired_by_the_system() {
     let (_, list) = op.page("/").await;
     assert!(list.contains("Waiting for a code") && list.contains("+1 202-555-0152"));
     app.state.clock.advance(Duration::minutes(16));
-    assert_eq!(app.state.verifier().expire_overdue().await.unwrap(), 1);
+    assert_eq!(app.state.verifier.expire_overdue().await.unwrap(), 1);
     let who: String = sqlx::query_scalar(
         "SELECT actor_name FROM audit_events WHERE action = 'verification_expired'",
     )

@@ -1,7 +1,5 @@
 //! `/caller-ids/{number}`: one caller ID, editing its name and subaccount, deleting it, and its
-//! history. Edits and deletes change Plivo first, fail-closed: a `requested` event is committed,
-//! then Plivo is called (no transaction held), then the outcome event and the cache change are
-//! committed together. If Plivo says no, the cache stays as it was.
+//! history. The edits themselves are `crate::caller_ids`, which changes Plivo first.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,14 +9,14 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
-use serde_json::json;
 
 use super::CallerIdView;
 use crate::{
-    audit::{self, Action, NewEvent, Outcome, RequestMeta, describe},
-    db::{caller_ids, timestamp},
+    audit::{self, Who, describe},
+    caller_ids::{CallerIdError, Edited},
+    db::caller_ids,
     domain::{Alias, Permission, PhoneNumber},
-    plivo::{PlivoError, Update, parse_subaccount},
+    plivo::parse_subaccount,
     web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
@@ -107,71 +105,6 @@ pub struct EditForm {
     subaccount: String,
 }
 
-/// A change sent to Plivo: what, to which number, and the `requested` event it answers.
-struct Attempt<'a> {
-    action: Action,
-    number: &'a PhoneNumber,
-    request: i64,
-    details: serde_json::Value,
-}
-
-/// Records a Plivo failure as the outcome event.
-async fn record_failure(
-    state: &AppState,
-    me: &CurrentUser,
-    meta: &RequestMeta,
-    attempt: Attempt<'_>,
-    e: &PlivoError,
-) -> Result<(), AppError> {
-    let Attempt {
-        action,
-        number,
-        request,
-        mut details,
-    } = attempt;
-    if let Some(map) = details.as_object_mut() {
-        map.insert(
-            "error".into(),
-            json!(e.plivo_error().map_or_else(|| e.to_string(), str::to_owned)),
-        );
-    }
-    let mut tx = state.db.writer.begin().await?;
-    audit::append(
-        &mut tx,
-        state.clock.now(),
-        NewEvent::new(me.actor(), meta, action, Outcome::Failed)
-            .with_number(number.as_str())
-            .with_plivo(e.api_id(), e.status())
-            .with_details(details)
-            .with_request(request),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Commits the `requested` event before anything is sent to Plivo.
-async fn record_request(
-    state: &AppState,
-    me: &CurrentUser,
-    meta: &RequestMeta,
-    action: Action,
-    number: &PhoneNumber,
-    details: &serde_json::Value,
-) -> Result<i64, AppError> {
-    let mut tx = state.db.writer.begin().await?;
-    let event = audit::append(
-        &mut tx,
-        state.clock.now(),
-        NewEvent::new(me.actor(), meta, action, Outcome::Requested)
-            .with_number(number.as_str())
-            .with_details(details.clone()),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(event.id)
-}
-
 /// `POST /caller-ids/{number}`: change the name and/or subaccount.
 pub async fn update(
     State(state): State<AppState>,
@@ -182,7 +115,7 @@ pub async fn update(
 ) -> Result<Response, AppError> {
     me.require(Permission::EditCallerId)?;
     let number = number_from_path(&raw)?;
-    let row = current(&state, &number).await?;
+    current(&state, &number).await?;
     let alias = Alias::parse(&form.alias);
     let subaccount = parse_subaccount(&form.subaccount);
     let (alias, subaccount) = match (alias, subaccount) {
@@ -196,91 +129,40 @@ pub async fn update(
             return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, show).into_response());
         }
     };
-    let mut changes = serde_json::Map::new();
-    if alias.as_str() != row.alias {
-        changes.insert("alias".into(), json!([row.alias, alias.as_str()]));
-    }
-    if subaccount != row.subaccount {
-        changes.insert("subaccount".into(), json!([row.subaccount, subaccount]));
-    }
-    if changes.is_empty() {
-        notify(&me.session, "Nothing was changed.").await?;
-        return Ok(Redirect::to(&format!("/caller-ids/{}", number.digits())).into_response());
-    }
-    let details = json!({ "changes": changes });
-    let request = record_request(
-        &state,
-        &me,
-        &meta,
-        Action::CallerIdUpdated,
-        &number,
-        &details,
-    )
-    .await?;
-
-    let update = Update {
-        alias: changes
-            .contains_key("alias")
-            .then(|| alias.as_str().to_owned()),
-        subaccount: changes
-            .contains_key("subaccount")
-            .then(|| subaccount.clone()),
-    };
-    match state.plivo.update(&number, &update).await {
-        Ok(updated) => {
-            let mut tx = state.db.writer.begin().await?;
-            caller_ids::update_fields(
-                &mut tx,
-                number.as_str(),
-                alias.as_str(),
-                &subaccount,
-                &timestamp(state.clock.now()),
-            )
-            .await?;
-            audit::append(
-                &mut tx,
-                state.clock.now(),
-                NewEvent::new(
-                    me.actor(),
-                    &meta,
-                    Action::CallerIdUpdated,
-                    Outcome::Succeeded,
-                )
-                .with_number(number.as_str())
-                .with_plivo(updated.api_id.as_deref(), None)
-                .with_details(details)
-                .with_request(request),
-            )
-            .await?;
-            tx.commit().await?;
+    let who = Who::new(me.actor(), meta);
+    match state
+        .caller_ids
+        .update(&who, &number, &alias, &subaccount)
+        .await
+        .map_err(not_found)?
+    {
+        Edited::Saved(changes) => {
             notify(
                 &me.session,
-                format!("Saved. {}", describe::changes_text(&json!(changes))),
+                format!("Saved. {}", describe::changes_text(&changes)),
             )
             .await?;
             Ok(Redirect::to(&format!("/caller-ids/{}", number.digits())).into_response())
         }
-        Err(e) => {
-            tracing::warn!(error = %e, number = %number, "Plivo refused a caller ID update");
-            record_failure(
-                &state,
-                &me,
-                &meta,
-                Attempt {
-                    action: Action::CallerIdUpdated,
-                    number: &number,
-                    request,
-                    details,
-                },
-                &e,
-            )
-            .await?;
+        Edited::Unchanged => {
+            notify(&me.session, "Nothing was changed.").await?;
+            Ok(Redirect::to(&format!("/caller-ids/{}", number.digits())).into_response())
+        }
+        Edited::Refused(e) => {
             let mut show = page(&state, &me, &number).await?;
             show.alias_value = alias.as_str().to_owned();
             show.subaccount_value = subaccount;
             show.plivo_error = Some(format!("Nothing was changed. {}", e.full_message()));
             Ok(show.into_response())
         }
+    }
+}
+
+/// A caller ID that is not current is not found.
+fn not_found(e: CallerIdError) -> AppError {
+    match e {
+        CallerIdError::NotFound => AppError::NotFound,
+        CallerIdError::Database(e) => e.into(),
     }
 }
 
@@ -317,37 +199,14 @@ pub async fn delete(
 ) -> Result<Response, AppError> {
     me.require(Permission::DeleteCallerId)?;
     let number = number_from_path(&raw)?;
-    let row = current(&state, &number).await?;
-    let details = json!({ "alias": row.alias });
-    let request = record_request(
-        &state,
-        &me,
-        &meta,
-        Action::CallerIdDeleted,
-        &number,
-        &details,
-    )
-    .await?;
-    match state.plivo.delete(&number).await {
-        Ok(()) => {
-            let now = state.clock.now();
-            let mut tx = state.db.writer.begin().await?;
-            caller_ids::mark_removed(&mut tx, number.as_str(), &timestamp(now)).await?;
-            audit::append(
-                &mut tx,
-                now,
-                NewEvent::new(
-                    me.actor(),
-                    &meta,
-                    Action::CallerIdDeleted,
-                    Outcome::Succeeded,
-                )
-                .with_number(number.as_str())
-                .with_details(details)
-                .with_request(request),
-            )
-            .await?;
-            tx.commit().await?;
+    let who = Who::new(me.actor(), meta);
+    match state
+        .caller_ids
+        .delete(&who, &number)
+        .await
+        .map_err(not_found)?
+    {
+        Ok(row) => {
             let name = if row.alias.is_empty() {
                 String::new()
             } else {
@@ -364,20 +223,7 @@ pub async fn delete(
             Ok(Redirect::to("/").into_response())
         }
         Err(e) => {
-            tracing::warn!(error = %e, number = %number, "Plivo refused a caller ID delete");
-            record_failure(
-                &state,
-                &me,
-                &meta,
-                Attempt {
-                    action: Action::CallerIdDeleted,
-                    number: &number,
-                    request,
-                    details,
-                },
-                &e,
-            )
-            .await?;
+            let row = current(&state, &number).await?;
             Ok(ConfirmDeletePage {
                 chrome: Chrome::for_user(&state, &me, Nav::CallerIds).await?,
                 caller: CallerIdView::new(state.clock.now(), &row),

@@ -1,0 +1,165 @@
+//! Changing caller IDs as use cases: editing a name and subaccount, and deleting. Both change
+//! Plivo first and fail closed (`audit::Attempt`): the `requested` event is committed, Plivo
+//! is called with no transaction open, then the outcome and the cache change are committed
+//! together. If Plivo says no, the cache stays as it was.
+
+use serde_json::{Map, Value, json};
+
+use crate::{
+    audit::{self, Action, Attempt, Who},
+    clock::Clock,
+    db::{
+        Db,
+        caller_ids::{self, CachedCallerId},
+        timestamp,
+    },
+    domain::{Alias, PhoneNumber},
+    plivo::{PlivoClient, PlivoError, Update},
+};
+
+/// Why a caller ID change could not be tried.
+#[derive(Debug, thiserror::Error)]
+pub enum CallerIdError {
+    /// Not a current caller ID (never seen, or removed).
+    #[error("there is no such caller ID")]
+    NotFound,
+    #[error("the database failed: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What an edit did.
+#[derive(Debug)]
+pub enum Edited {
+    /// Saved at Plivo and in the cache; the changes as `{"field": [old, new]}`.
+    Saved(Value),
+    /// The values were already these: nothing was sent.
+    Unchanged,
+    /// Plivo said no (or could not be asked); nothing changed.
+    Refused(PlivoError),
+}
+
+/// The caller ID use cases, with what they need. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CallerIds {
+    pub db: Db,
+    pub plivo: PlivoClient,
+    pub clock: Clock,
+}
+
+impl CallerIds {
+    /// The cached caller ID for `number`, if it is current.
+    async fn current(&self, number: &PhoneNumber) -> Result<CachedCallerId, CallerIdError> {
+        caller_ids::by_number(&self.db.reader, number.as_str())
+            .await?
+            .filter(|r| r.removed_at.is_none())
+            .ok_or(CallerIdError::NotFound)
+    }
+
+    /// Changes the name and subaccount (`""` for none) at Plivo, then in the cache.
+    #[tracing::instrument(skip(self, who), fields(number = %number))]
+    pub async fn update(
+        &self,
+        who: &Who,
+        number: &PhoneNumber,
+        alias: &Alias,
+        subaccount: &str,
+    ) -> Result<Edited, CallerIdError> {
+        let row = self.current(number).await?;
+        let mut changes = Map::new();
+        if alias.as_str() != row.alias {
+            changes.insert("alias".into(), json!([row.alias, alias.as_str()]));
+        }
+        if subaccount != row.subaccount {
+            changes.insert("subaccount".into(), json!([row.subaccount, subaccount]));
+        }
+        if changes.is_empty() {
+            return Ok(Edited::Unchanged);
+        }
+        let update = Update {
+            alias: changes
+                .contains_key("alias")
+                .then(|| alias.as_str().to_owned()),
+            subaccount: changes
+                .contains_key("subaccount")
+                .then(|| subaccount.to_owned()),
+        };
+        let changes = Value::Object(changes);
+        let attempt = Attempt::new(who, Action::CallerIdUpdated)
+            .number(number.as_str())
+            .details(json!({ "changes": changes }));
+        let request = self.request(&attempt).await?;
+        match self.plivo.update(number, &update).await {
+            Ok(updated) => {
+                let now = self.clock.now();
+                let mut tx = self.db.writer.begin().await?;
+                caller_ids::update_fields(
+                    &mut tx,
+                    number.as_str(),
+                    alias.as_str(),
+                    subaccount,
+                    &timestamp(now),
+                )
+                .await?;
+                let done = attempt.succeeded(request, updated.api_id.as_deref(), json!({}));
+                audit::append(&mut tx, now, done).await?;
+                tx.commit().await?;
+                Ok(Edited::Saved(changes))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Plivo refused a caller ID update");
+                self.record_failure(&attempt, request, &e).await?;
+                Ok(Edited::Refused(e))
+            }
+        }
+    }
+
+    /// Deletes the caller ID at Plivo, then marks it removed in the cache. Returns the row as it
+    /// was, or what Plivo said when it did not delete it.
+    #[tracing::instrument(skip(self, who), fields(number = %number))]
+    pub async fn delete(
+        &self,
+        who: &Who,
+        number: &PhoneNumber,
+    ) -> Result<Result<CachedCallerId, PlivoError>, CallerIdError> {
+        let row = self.current(number).await?;
+        let attempt = Attempt::new(who, Action::CallerIdDeleted)
+            .number(number.as_str())
+            .details(json!({ "alias": row.alias }));
+        let request = self.request(&attempt).await?;
+        match self.plivo.delete(number).await {
+            Ok(()) => {
+                let now = self.clock.now();
+                let mut tx = self.db.writer.begin().await?;
+                caller_ids::mark_removed(&mut tx, number.as_str(), &timestamp(now)).await?;
+                audit::append(&mut tx, now, attempt.succeeded(request, None, json!({}))).await?;
+                tx.commit().await?;
+                Ok(Ok(row))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Plivo refused a caller ID delete");
+                self.record_failure(&attempt, request, &e).await?;
+                Ok(Err(e))
+            }
+        }
+    }
+
+    /// Commits the `requested` event before anything is sent to Plivo.
+    async fn request(&self, attempt: &Attempt) -> Result<audit::Requested, CallerIdError> {
+        let mut tx = self.db.writer.begin().await?;
+        let request = attempt.request(&mut tx, self.clock.now()).await?;
+        tx.commit().await?;
+        Ok(request)
+    }
+
+    async fn record_failure(
+        &self,
+        attempt: &Attempt,
+        request: audit::Requested,
+        e: &PlivoError,
+    ) -> Result<(), CallerIdError> {
+        let mut tx = self.db.writer.begin().await?;
+        audit::append(&mut tx, self.clock.now(), attempt.failed(request, e)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
