@@ -85,7 +85,7 @@ impl CallerIds {
         };
         let changes = Value::Object(changes);
         let attempt = Attempt::new(who, Action::CallerIdUpdated)
-            .number(number.as_str())
+            .number(number)
             .details(json!({ "changes": changes }));
         let request = self.request(&attempt).await?;
         match self.plivo.update(number, &update).await {
@@ -123,7 +123,7 @@ impl CallerIds {
     ) -> Result<Result<CachedCallerId, PlivoError>, CallerIdError> {
         let row = self.current(number).await?;
         let attempt = Attempt::new(who, Action::CallerIdDeleted)
-            .number(number.as_str())
+            .number(number)
             .details(json!({ "alias": row.alias }));
         let request = self.request(&attempt).await?;
         match self.plivo.delete(number).await {

@@ -11,7 +11,7 @@ use sqlx::SqliteConnection;
 use time::OffsetDateTime;
 
 use super::{Action, NewEvent, Outcome, Who, append};
-use crate::plivo::PlivoError;
+use crate::{domain::PhoneNumber, plivo::PlivoError};
 
 /// One action at Plivo: who, what, about which number and verification, with which details.
 #[derive(Debug, Clone)]
@@ -38,8 +38,8 @@ impl Attempt {
         }
     }
 
-    pub fn number(mut self, number: &str) -> Self {
-        self.number = Some(number.to_owned());
+    pub fn number(mut self, number: &PhoneNumber) -> Self {
+        self.number = Some(number.as_str().to_owned());
         self
     }
 

@@ -8,6 +8,7 @@
 
 pub mod caller_ids;
 pub mod sync_runs;
+mod types;
 pub mod users;
 pub mod verifications;
 

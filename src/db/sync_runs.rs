@@ -6,15 +6,68 @@ use sqlx::{FromRow, SqliteConnection, SqliteExecutor, SqlitePool};
 
 use super::caller_ids::CURRENT_COUNT;
 
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Startup,
+    Schedule,
+    Manual,
+    CommandLine,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 4] = [
+        Trigger::Startup,
+        Trigger::Schedule,
+        Trigger::Manual,
+        Trigger::CommandLine,
+    ];
+
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Startup => "startup",
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::CommandLine => "command line",
+        }
+    }
+}
+
+/// Where a run stands. At most one is `Running` at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncRunStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl SyncRunStatus {
+    pub const ALL: [SyncRunStatus; 3] = [
+        SyncRunStatus::Running,
+        SyncRunStatus::Succeeded,
+        SyncRunStatus::Failed,
+    ];
+
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncRunStatus::Running => "running",
+            SyncRunStatus::Succeeded => "succeeded",
+            SyncRunStatus::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct SyncRun {
     pub id: i64,
-    pub trigger: String,
+    pub trigger: Trigger,
     pub started_by: String,
     pub started_at: String,
     pub heartbeat_at: String,
     pub finished_at: Option<String>,
-    pub status: String,
+    pub status: SyncRunStatus,
     pub pages_done: i64,
     pub pages_total: Option<i64>,
     pub seen: Option<i64>,
@@ -31,7 +84,7 @@ const COLUMNS: &str = "id, trigger, started_by, started_at, heartbeat_at, finish
 /// Starts a run; `Ok(None)` when one is already going.
 pub async fn claim(
     pool: &SqlitePool,
-    trigger: &str,
+    trigger: Trigger,
     started_by: &str,
     now: &str,
 ) -> sqlx::Result<Option<i64>> {
@@ -192,11 +245,11 @@ pub async fn summary(db: impl SqliteExecutor<'_>) -> sqlx::Result<Summary> {
         ..Summary::default()
     };
     for SummaryRow { run, .. } in rows {
-        if run.status == "running" {
+        if run.status == SyncRunStatus::Running {
             summary.running = Some(run);
             continue;
         }
-        if run.status == "succeeded" && summary.succeeded.is_none() {
+        if run.status == SyncRunStatus::Succeeded && summary.succeeded.is_none() {
             summary.succeeded = Some(run.clone());
         }
         if summary.last.is_none() {

@@ -9,8 +9,7 @@ use crate::domain::{Role, Username};
 pub struct User {
     pub id: i64,
     pub username: String,
-    #[sqlx(try_from = "String")]
-    pub role: RoleColumn,
+    pub role: Role,
     pub disabled: bool,
     pub must_change_password: bool,
     pub session_epoch: i64,
@@ -18,20 +17,9 @@ pub struct User {
     pub last_sign_in_at: Option<String>,
 }
 
-/// `Role` as read from a column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RoleColumn(pub Role);
-
-impl TryFrom<String> for RoleColumn {
-    type Error = crate::domain::UnknownRole;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse().map(RoleColumn)
-    }
-}
-
 impl User {
     pub fn role(&self) -> Role {
-        self.role.0
+        self.role
     }
 }
 
@@ -94,7 +82,7 @@ pub async fn insert(
     )
     .bind(username.as_str())
     .bind(password_hash)
-    .bind(role.as_str())
+    .bind(role)
     .bind(must_change_password)
     .bind(now)
     .execute(conn)
@@ -128,7 +116,7 @@ pub async fn set_password(
 
 pub async fn set_role(conn: &mut SqliteConnection, id: i64, role: Role) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET role = ? WHERE id = ?")
-        .bind(role.as_str())
+        .bind(role)
         .bind(id)
         .execute(conn)
         .await?;

@@ -2,13 +2,15 @@
 
 use sqlx::{FromRow, SqliteConnection};
 
+use crate::domain::{Channel, PhoneNumber, VerificationStatus};
+
 /// A verification as stored.
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct Verification {
     pub id: String,
-    pub phone_number: String,
+    pub phone_number: PhoneNumber,
     pub alias: String,
-    pub channel: String,
+    pub channel: Channel,
     pub subaccount: String,
     pub plivo_uuid: Option<String>,
     pub started_by_id: i64,
@@ -17,7 +19,7 @@ pub struct Verification {
     pub expires_at: String,
     pub last_sent_at: Option<String>,
     pub wrong_attempts: i64,
-    pub status: String,
+    pub status: VerificationStatus,
     pub failure: Option<String>,
     pub completed_by_id: Option<i64>,
     pub completed_by_name: Option<String>,
@@ -34,9 +36,9 @@ const COLUMNS: &str = "id, phone_number, alias, channel, subaccount, plivo_uuid,
 #[derive(Debug, Clone)]
 pub struct NewVerification<'a> {
     pub id: &'a str,
-    pub phone_number: &'a str,
+    pub phone_number: &'a PhoneNumber,
     pub alias: &'a str,
-    pub channel: &'a str,
+    pub channel: Channel,
     pub subaccount: &'a str,
     pub started_by_id: i64,
     pub started_by_name: &'a str,
@@ -48,7 +50,7 @@ pub async fn insert(conn: &mut SqliteConnection, v: &NewVerification<'_>) -> sql
     sqlx::query(
         "INSERT INTO verifications (id, phone_number, alias, channel, subaccount, started_by_id,
              started_by_name, started_at, expires_at, status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(v.id)
     .bind(v.phone_number)
@@ -59,6 +61,7 @@ pub async fn insert(conn: &mut SqliteConnection, v: &NewVerification<'_>) -> sql
     .bind(v.started_by_name)
     .bind(v.started_at)
     .bind(v.expires_at)
+    .bind(VerificationStatus::Pending)
     .execute(conn)
     .await?;
     Ok(())
@@ -80,8 +83,9 @@ pub async fn pending(
     now: &str,
 ) -> sqlx::Result<Vec<Verification>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM verifications WHERE status = 'pending' AND expires_at > ? ORDER BY started_at"
+        "SELECT {COLUMNS} FROM verifications WHERE status = ? AND expires_at > ? ORDER BY started_at"
     ))
+    .bind(VerificationStatus::Pending)
     .bind(now)
     .fetch_all(db)
     .await
@@ -90,8 +94,9 @@ pub async fn pending(
 /// Pending verifications already past their expiry.
 pub async fn overdue(conn: &mut SqliteConnection, now: &str) -> sqlx::Result<Vec<Verification>> {
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM verifications WHERE status = 'pending' AND expires_at <= ?"
+        "SELECT {COLUMNS} FROM verifications WHERE status = ? AND expires_at <= ?"
     ))
+    .bind(VerificationStatus::Pending)
     .bind(now)
     .fetch_all(conn)
     .await
@@ -102,19 +107,20 @@ pub async fn sent(
     conn: &mut SqliteConnection,
     id: &str,
     plivo_uuid: &str,
-    channel: &str,
+    channel: Channel,
     sent_at: &str,
     expires_at: &str,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE verifications SET plivo_uuid = ?, channel = ?, last_sent_at = ?, expires_at = ?
-         WHERE id = ? AND status = 'pending'",
+         WHERE id = ? AND status = ?",
     )
     .bind(plivo_uuid)
     .bind(channel)
     .bind(sent_at)
     .bind(expires_at)
     .bind(id)
+    .bind(VerificationStatus::Pending)
     .execute(conn)
     .await?;
     Ok(())
@@ -125,7 +131,7 @@ pub async fn sent(
 pub async fn finish(
     conn: &mut SqliteConnection,
     id: &str,
-    status: &str,
+    status: VerificationStatus,
     failure: Option<&str>,
     by: Option<(i64, &str)>,
     at: &str,
@@ -133,7 +139,7 @@ pub async fn finish(
     let done = sqlx::query(
         "UPDATE verifications SET status = ?, failure = ?, completed_by_id = ?, completed_by_name = ?,
              completed_at = ?
-         WHERE id = ? AND status = 'pending'",
+         WHERE id = ? AND status = ?",
     )
     .bind(status)
     .bind(failure)
@@ -141,6 +147,7 @@ pub async fn finish(
     .bind(by.map(|(_, name)| name))
     .bind(at)
     .bind(id)
+    .bind(VerificationStatus::Pending)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -158,7 +165,7 @@ pub async fn claim_code_check(
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE verifications SET code_checking_since = ?1
-         WHERE id = ?2 AND status = 'pending' AND expires_at > ?1 AND plivo_uuid IS NOT NULL
+         WHERE id = ?2 AND status = ?5 AND expires_at > ?1 AND plivo_uuid IS NOT NULL
            AND wrong_attempts < ?4
            AND (code_checking_since IS NULL OR code_checking_since < ?3)",
     )
@@ -166,6 +173,7 @@ pub async fn claim_code_check(
     .bind(id)
     .bind(stale_before)
     .bind(max_wrong)
+    .bind(VerificationStatus::Pending)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -195,9 +203,10 @@ pub async fn end_all_code_checks(conn: &mut SqliteConnection) -> sqlx::Result<u6
 pub async fn wrong_code(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "UPDATE verifications SET wrong_attempts = wrong_attempts + 1
-         WHERE id = ? AND status = 'pending' RETURNING wrong_attempts",
+         WHERE id = ? AND status = ? RETURNING wrong_attempts",
     )
     .bind(id)
+    .bind(VerificationStatus::Pending)
     .fetch_optional(conn)
     .await
 }
@@ -206,9 +215,9 @@ pub async fn wrong_code(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<O
 pub async fn record_send(
     conn: &mut SqliteConnection,
     verification_id: &str,
-    phone_number: &str,
+    phone_number: &PhoneNumber,
     user_id: i64,
-    channel: &str,
+    channel: Channel,
     at: &str,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
@@ -236,7 +245,7 @@ pub async fn forget_send(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<(
 /// The send times for a number since `since`, oldest first.
 pub async fn sends_for_number(
     conn: &mut SqliteConnection,
-    number: &str,
+    number: &PhoneNumber,
     since: &str,
 ) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT sent_at FROM verification_sends WHERE phone_number = ? AND sent_at > ? ORDER BY sent_at")

@@ -5,12 +5,14 @@ mod password;
 mod phone;
 mod role;
 mod username;
+mod verification;
 
 pub use alias::{Alias, AliasError};
 pub use password::{Password, PasswordError};
 pub use phone::{NotE164, PhoneInputError, PhoneNumber, country_name};
 pub use role::{Permission, Role, UnknownRole};
 pub use username::{Username, UsernameError};
+pub use verification::{Channel, VerificationStatus};
 
 #[cfg(test)]
 mod properties;

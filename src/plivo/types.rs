@@ -5,40 +5,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use time::{OffsetDateTime, PrimitiveDateTime, format_description::well_known::Rfc3339};
 
+pub use crate::domain::Channel;
 use crate::domain::PhoneNumber;
-
-/// How the code reaches the phone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Sms,
-    Call,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Sms => "sms",
-            Channel::Call => "call",
-        }
-    }
-
-    /// As people say it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Channel::Sms => "text message",
-            Channel::Call => "phone call",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "sms" => Some(Channel::Sms),
-            "call" => Some(Channel::Call),
-            _ => None,
-        }
-    }
-}
 
 /// Start verifying a number: Plivo sends it a code.
 #[derive(Debug, Clone)]

@@ -15,30 +15,10 @@ use crate::{
     db::{Db, parse_timestamp, sync_runs, timestamp},
     plivo::PlivoClient,
 };
-pub use sync_runs::Counts;
+pub use sync_runs::{Counts, Trigger};
 
 /// A running run that has not written a heartbeat for this long is taken as abandoned.
 pub const STALE_AFTER: time::Duration = time::Duration::minutes(2);
-
-/// What started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Startup,
-    Schedule,
-    Manual,
-    CommandLine,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Startup => "startup",
-            Trigger::Schedule => "schedule",
-            Trigger::Manual => "manual",
-            Trigger::CommandLine => "command line",
-        }
-    }
-}
 
 /// Why a run did not happen or did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -107,14 +87,7 @@ impl Syncer {
             &timestamp(now),
         )
         .await?;
-        match sync_runs::claim(
-            &self.db.writer,
-            trigger.as_str(),
-            &actor.name,
-            &timestamp(now),
-        )
-        .await?
-        {
+        match sync_runs::claim(&self.db.writer, trigger, &actor.name, &timestamp(now)).await? {
             Some(run_id) => Ok(Claimed {
                 run_id,
                 started_at: now,

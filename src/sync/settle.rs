@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::{
     audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta, StoredEvent, query},
     db::{Db, timestamp, verifications},
+    domain::VerificationStatus,
     plivo::CallerId,
 };
 
@@ -84,14 +85,30 @@ pub async fn settle(
         if let Some(id) = &request.verification_id {
             let pending = verifications::by_id(&mut *conn, id)
                 .await?
-                .filter(|v| v.status == "pending");
+                .filter(|v| v.status.is_pending());
             if let Some(v) = pending {
                 let stamp = timestamp(now);
                 if succeeded {
-                    verifications::finish(conn, id, "verified", None, None, &stamp).await?;
+                    verifications::finish(
+                        conn,
+                        id,
+                        VerificationStatus::Verified,
+                        None,
+                        None,
+                        &stamp,
+                    )
+                    .await?;
                 } else if v.plivo_uuid.is_none() {
                     let why = "callerdesk stopped before Plivo answered, so no code can be checked here. Start again.";
-                    verifications::finish(conn, id, "failed", Some(why), None, &stamp).await?;
+                    verifications::finish(
+                        conn,
+                        id,
+                        VerificationStatus::Failed,
+                        Some(why),
+                        None,
+                        &stamp,
+                    )
+                    .await?;
                 }
             }
         }

@@ -16,7 +16,7 @@ use crate::{
         timestamp,
         verifications::{self, Verification},
     },
-    domain::PhoneNumber,
+    domain::VerificationStatus,
     plivo::{PlivoError, Verified},
 };
 
@@ -61,7 +61,7 @@ impl Verifier {
         if !claimed {
             // Why not, from the same transaction's view.
             return Ok(
-                if v.status != "pending" || v.wrong_attempts >= MAX_WRONG_CODES {
+                if !v.status.is_pending() || v.wrong_attempts >= MAX_WRONG_CODES {
                     CodeOutcome::NotPending
                 } else if is_due(&v, now) {
                     expire(&mut tx, &v, &person.who(), now).await?;
@@ -110,7 +110,7 @@ impl Verifier {
                 let ended = !verifications::finish(
                     &mut tx,
                     id,
-                    "verified",
+                    VerificationStatus::Verified,
                     None,
                     Some((person.id, &person.name)),
                     &timestamp(now),
@@ -125,7 +125,7 @@ impl Verifier {
                 let status = if ended {
                     let status = verifications::by_id(&mut *tx, id)
                         .await?
-                        .map_or_else(|| "unknown".to_owned(), |now| now.status);
+                        .map_or_else(|| "unknown".to_owned(), |now| now.status.to_string());
                     details["verification_had_ended"] = json!(status);
                     Some(status)
                 } else {
@@ -164,7 +164,7 @@ impl Verifier {
                         verifications::finish(
                             &mut tx,
                             id,
-                            "failed",
+                            VerificationStatus::Failed,
                             Some(why),
                             None,
                             &timestamp(now),
@@ -197,8 +197,7 @@ impl Verifier {
         verified: &Verified,
         now: OffsetDateTime,
     ) -> Result<PlivoFields, sqlx::Error> {
-        let number = PhoneNumber::from_e164(&v.phone_number)
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let number = &v.phone_number;
         let fields = PlivoFields {
             alias: verified.alias.clone().unwrap_or_else(|| v.alias.clone()),
             country: verified
@@ -219,7 +218,7 @@ impl Verifier {
         };
         caller_ids::record_verified(
             tx,
-            &number,
+            number,
             &fields,
             person.id,
             &person.name,

@@ -6,7 +6,10 @@ use time::OffsetDateTime;
 
 use sqlx::SqliteConnection;
 
-use crate::db::{parse_timestamp, timestamp, verifications};
+use crate::{
+    db::{parse_timestamp, timestamp, verifications},
+    domain::{Channel, PhoneNumber},
+};
 
 /// The limits (configurable; defaults as in PRODUCT.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +82,9 @@ impl Limits {
         &self,
         conn: &mut SqliteConnection,
         id: &str,
-        number: &str,
+        number: &PhoneNumber,
         user_id: i64,
-        channel: &str,
+        channel: Channel,
         now: OffsetDateTime,
     ) -> sqlx::Result<Result<SendClaim, Limited>> {
         let cooldown =

@@ -19,7 +19,7 @@ use crate::{
         Db, parse_timestamp, timestamp,
         verifications::{self, Verification},
     },
-    domain::{Alias, PhoneNumber},
+    domain::{Alias, PhoneNumber, VerificationStatus},
     plivo::{Channel, PlivoClient},
 };
 
@@ -156,7 +156,7 @@ impl Verifier {
         let cancelled = verifications::finish(
             &mut tx,
             id,
-            "cancelled",
+            VerificationStatus::Cancelled,
             None,
             Some((person.id, &person.name)),
             &timestamp(now),
@@ -183,7 +183,16 @@ async fn expire(
     who: &Who,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    if verifications::finish(conn, &v.id, "expired", None, None, &timestamp(now)).await? {
+    if verifications::finish(
+        conn,
+        &v.id,
+        VerificationStatus::Expired,
+        None,
+        None,
+        &timestamp(now),
+    )
+    .await?
+    {
         let expired = step_event(who, v, Action::VerificationExpired);
         audit::append(conn, now, expired).await?;
     }
@@ -194,14 +203,14 @@ async fn expire(
 fn step_event(who: &Who, v: &Verification, action: Action) -> NewEvent {
     who.event(action, Outcome::Succeeded)
         .with_verification(&v.id)
-        .with_number(&v.phone_number)
+        .with_number(v.phone_number.as_str())
 }
 
 /// A step that reaches Plivo for verification `v`, as the audit log records it.
 fn attempt(
     who: &Who,
     v_id: &str,
-    number: &str,
+    number: &PhoneNumber,
     action: Action,
     details: serde_json::Value,
 ) -> Attempt {

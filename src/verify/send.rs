@@ -15,7 +15,7 @@ use crate::{
         timestamp,
         verifications::{self, NewVerification, Verification},
     },
-    domain::PhoneNumber,
+    domain::{PhoneNumber, VerificationStatus},
     plivo::{Channel, PlivoError, StartVerification, Started},
 };
 
@@ -53,8 +53,8 @@ impl Verifier {
     ) -> Result<Result<Verification, Limited>, sqlx::Error> {
         let id = new_id();
         let now = self.now();
-        let number = request.number.as_str();
-        let channel = request.channel.as_str();
+        let number = &request.number;
+        let channel = request.channel;
         let subaccount = request.subaccount.clone().unwrap_or_default();
         let mut tx = self.db.begin_immediate().await?;
         verifications::insert(
@@ -81,7 +81,7 @@ impl Verifier {
             // Dropping the transaction forgets the verification too.
             Err(limited) => return Ok(Err(limited)),
         };
-        let details = json!({ "alias": request.alias.as_str(), "channel": channel, "subaccount": subaccount });
+        let details = json!({ "alias": request.alias.as_str(), "channel": channel.as_str(), "subaccount": subaccount });
         let send = CodeSend {
             id: &id,
             number: &request.number,
@@ -125,7 +125,7 @@ impl Verifier {
         let Some(v) = verifications::by_id(&mut *tx, id).await? else {
             return Ok(ResendOutcome::NotPending);
         };
-        if v.status != "pending" {
+        if !v.status.is_pending() {
             return Ok(ResendOutcome::NotPending);
         }
         if is_due(&v, now) {
@@ -135,22 +135,14 @@ impl Verifier {
         }
         let claim = match self
             .limits
-            .claim(
-                &mut tx,
-                id,
-                &v.phone_number,
-                person.id,
-                channel.as_str(),
-                now,
-            )
+            .claim(&mut tx, id, &v.phone_number, person.id, channel, now)
             .await?
         {
             Ok(claim) => claim,
             Err(limited) => return Ok(ResendOutcome::Limited(limited)),
         };
         let details = json!({ "channel": channel.as_str(), "resend": true });
-        let number = PhoneNumber::from_e164(&v.phone_number)
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let number = v.phone_number.clone();
         let send = CodeSend {
             id,
             number: &number,
@@ -211,7 +203,7 @@ impl Verifier {
                     &mut tx,
                     send.id,
                     &started.verification_uuid,
-                    send.channel.as_str(),
+                    send.channel,
                     &timestamp(now),
                     &timestamp(now + CODE_LIFETIME),
                 )
@@ -237,7 +229,7 @@ impl Verifier {
                     verifications::finish(
                         &mut tx,
                         send.id,
-                        "failed",
+                        VerificationStatus::Failed,
                         Some(&message),
                         None,
                         &timestamp(now),

@@ -99,14 +99,17 @@ pub async fn view(state: &AppState, db: impl SqliteExecutor<'_>) -> Result<SyncV
             format!("{n} caller ID{}", if current == 1 { "" } else { "s" }),
         ))
     });
-    let last_failure = last.filter(|run| run.status == "failed").and_then(|run| {
-        let when = When::from_stored(now, run.finished_at.as_deref().unwrap_or(&run.started_at))?;
-        Some((
-            when,
-            run.error
-                .unwrap_or_else(|| "It stopped for an unknown reason.".into()),
-        ))
-    });
+    let last_failure = last
+        .filter(|run| run.status == sync_runs::SyncRunStatus::Failed)
+        .and_then(|run| {
+            let when =
+                When::from_stored(now, run.finished_at.as_deref().unwrap_or(&run.started_at))?;
+            Some((
+                when,
+                run.error
+                    .unwrap_or_else(|| "It stopped for an unknown reason.".into()),
+            ))
+        });
     Ok(SyncView::Idle {
         last_success,
         last_failure,

@@ -243,27 +243,24 @@ async fn code_page(
     message: Option<String>,
 ) -> Result<CodePage, AppError> {
     let now = state.clock.now();
-    let number = PhoneNumber::from_e164(&v.phone_number).ok();
     let expires_at = parse_timestamp(&v.expires_at);
     let sandbox_code = match (&state.sandbox, &v.plivo_uuid) {
-        (Some(sandbox), Some(uuid)) if v.status == "pending" => sandbox.code_for(uuid),
+        (Some(sandbox), Some(uuid)) if v.status.is_pending() => sandbox.code_for(uuid),
         _ => None,
     };
     let restart_query = {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("number", &v.phone_number);
+        q.append_pair("number", v.phone_number.as_str());
         q.append_pair("alias", &v.alias);
-        q.append_pair("channel", &v.channel);
+        q.append_pair("channel", v.channel.as_str());
         q.append_pair("subaccount", &v.subaccount);
         q.finish()
     };
     Ok(CodePage {
         chrome: Chrome::for_user(state, me, Nav::Verify).await?,
-        number_display: number
-            .as_ref()
-            .map_or_else(|| v.phone_number.clone(), PhoneNumber::international),
-        digits: v.phone_number.trim_start_matches('+').to_owned(),
-        channel_label: Channel::parse(&v.channel).unwrap_or(Channel::Sms).label(),
+        number_display: v.phone_number.international(),
+        digits: v.phone_number.digits().to_owned(),
+        channel_label: v.channel.label(),
         started: When::from_stored(now, &v.started_at),
         expires: expires_at.map(|t| When::from_time(now, t)),
         seconds_left: expires_at.map_or(0, |t| (t - now).whole_seconds().max(0)),
@@ -434,8 +431,7 @@ pub async fn cancel(
     me.require(Permission::Verify)?;
     let v = load(&state, &id).await?;
     let cancelled = state.verifier.cancel(&person(&me, meta), &v.id).await?;
-    let number = PhoneNumber::from_e164(&v.phone_number)
-        .map_or(v.phone_number.clone(), |n| n.international());
+    let number = v.phone_number.international();
     notify(
         &me.session,
         if cancelled {

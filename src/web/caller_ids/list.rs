@@ -19,7 +19,7 @@ use crate::{
         caller_ids::{self, Search, Sort},
         verifications,
     },
-    domain::{Permission, PhoneNumber},
+    domain::Permission,
     spreadsheet,
     web::error::AppError,
     web::{
@@ -231,8 +231,7 @@ pub async fn show(
             .into_iter()
             .filter_map(|v| {
                 Some(PendingView {
-                    number: PhoneNumber::from_e164(&v.phone_number)
-                        .map_or_else(|_| v.phone_number.clone(), |n| n.international()),
+                    number: v.phone_number.international(),
                     expires: When::from_stored(now, &v.expires_at)?,
                     id: v.id,
                     alias: v.alias,
