@@ -1,13 +1,12 @@
 //! The subcommands: `serve` (the default), `user …` and `audit verify`. Each prints plain
 //! sentences and exits non-zero on failure.
 
-use serde_json::json;
 use std::{io::BufRead, path::Path, process::ExitCode};
 use tracing_subscriber::EnvFilter;
 
 use crate::{
     accounts::{AccountError, Accounts},
-    audit::{self, Action, Actor, ChainStatus, NewEvent, Outcome, RequestMeta, Who},
+    audit::{self, Actor, ChainStatus, Who},
     clock::Clock,
     config::{AuditCommand, Cli, Command, SandboxArgs, ServeArgs, Settings, UserCommand},
     db::{Db, timestamp, users},
@@ -148,29 +147,21 @@ async fn audit_export(
     };
     let db = open_existing(database).await?;
     let stdout = std::sync::Arc::new(tokio::sync::Mutex::new(tokio::io::stdout()));
-    let rows = export::export(&db.reader, &filter, format, |chunk| {
-        let stdout = stdout.clone();
-        async move { stdout.lock().await.write_all(&chunk).await.is_ok() }
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    let _ = stdout.lock().await.flush().await;
-    let event = NewEvent::new(
-        Actor::command_line(),
-        &RequestMeta::default(),
-        Action::AuditExported,
-        Outcome::Succeeded,
+    let exported = export::export_recorded(
+        &db,
+        &Who::command_line(),
+        &Clock::system(),
+        &filter,
+        format,
+        |chunk| {
+            let stdout = stdout.clone();
+            async move { stdout.lock().await.write_all(&chunk).await.is_ok() }
+        },
     )
-    .with_details(json!({ "filter": filter, "format": format.extension(), "rows": rows }));
-    let sql = |e: sqlx::Error| {
-        format!("The export was written but could not be recorded in the audit log: {e}.")
-    };
-    let mut tx = db.writer.begin().await.map_err(sql)?;
-    audit::append(&mut tx, Clock::system().now(), event)
-        .await
-        .map_err(sql)?;
-    tx.commit().await.map_err(sql)?;
+    .await;
+    let _ = stdout.lock().await.flush().await;
     db.close().await;
+    let rows = exported.map_err(|e| format!("The audit log could not be exported: {e}."))?;
     Ok(format!("Exported {rows} events."))
 }
 

@@ -23,6 +23,9 @@ use crate::{
     },
 };
 
+/// How long a shutdown waits for work that requests started.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "callerdesk_session";
 
@@ -108,6 +111,7 @@ impl Application {
             .await
             .map_err(|source| StartError::Listen { address, source })?;
         // The use cases, built once and shared by every request.
+        let tasks = tokio_util::task::TaskTracker::new();
         let accounts = crate::accounts::Accounts::new(db.clone(), clock.clone());
         let caller_ids = crate::caller_ids::CallerIds {
             db: db.clone(),
@@ -123,6 +127,7 @@ impl Application {
                 per_number_per_day: settings.codes_per_number_per_day,
                 per_person_per_hour: settings.codes_per_person_per_hour,
             },
+            tasks: tasks.clone(),
         };
         let state = AppState {
             db,
@@ -137,6 +142,7 @@ impl Application {
             caller_ids,
             verifier,
             syncer,
+            tasks,
         };
         let (chain, pool, now) = (
             state.chain.clone(),
@@ -204,6 +210,17 @@ impl Application {
         let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
+        // Work requests started (a sync, an export, a code being checked) finishes and records
+        // its outcome, within a bound.
+        self.state.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_WAIT, self.state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "work started by requests did not finish within {SHUTDOWN_WAIT:?}; it stops now"
+            );
+        }
         for task in self.background {
             task.abort();
         }

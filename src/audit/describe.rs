@@ -2,10 +2,63 @@
 
 use serde_json::Value;
 
-use super::StoredEvent;
+use super::{Action, Outcome, StoredEvent};
 
 fn detail<'a>(details: Option<&'a Value>, key: &str) -> Option<&'a str> {
     details?.get(key)?.as_str()
+}
+
+/// How long a `requested` event may wait for its outcome before it is shown as unknown.
+pub const OUTCOME_GRACE: time::Duration = time::Duration::minutes(2);
+
+/// An event's outcome as people are told it. A `requested` event whose outcome has not come
+/// within [`OUTCOME_GRACE`] is "outcome unknown" (callerdesk stopped mid-call; the next sync
+/// settles it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShownOutcome {
+    Succeeded,
+    Failed,
+    Requested,
+    Unknown,
+}
+
+impl ShownOutcome {
+    /// `answered`: an outcome event names this one as its request.
+    pub fn of(event: &StoredEvent, answered: bool, now: time::OffsetDateTime) -> Self {
+        match Outcome::parse(&event.outcome) {
+            Some(Outcome::Succeeded) => ShownOutcome::Succeeded,
+            Some(Outcome::Failed) => ShownOutcome::Failed,
+            _ if answered => ShownOutcome::Requested,
+            _ => {
+                let overdue = crate::db::parse_timestamp(&event.occurred_at)
+                    .is_some_and(|t| now - t > OUTCOME_GRACE);
+                if overdue {
+                    ShownOutcome::Unknown
+                } else {
+                    ShownOutcome::Requested
+                }
+            }
+        }
+    }
+
+    /// The word the page's styles and filters use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShownOutcome::Succeeded => "succeeded",
+            ShownOutcome::Failed => "failed",
+            ShownOutcome::Requested => "requested",
+            ShownOutcome::Unknown => "unknown",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ShownOutcome::Succeeded => "Succeeded",
+            ShownOutcome::Failed => "Failed",
+            ShownOutcome::Requested => "Requested",
+            ShownOutcome::Unknown => "Outcome unknown",
+        }
+    }
 }
 
 /// "alias Front desk → Reception, subaccount (none) → SA…"
@@ -31,40 +84,54 @@ pub fn changes_text(changes: &Value) -> String {
 }
 
 /// What happened, without the actor: "changed at Plivo: name Old → New". `details` is the
-/// event's details, parsed.
+/// event's details, parsed. Every action has its sentence here (the match is exhaustive, so a
+/// new action without one does not compile); a stored word that is no action of ours is shown
+/// as it is.
 pub fn what(event: &StoredEvent, details: Option<&Value>) -> String {
+    let Some(action) = Action::parse(&event.action) else {
+        return event.action.replace('_', " ");
+    };
+    let outcome = Outcome::parse(&event.outcome);
     let changes = details
         .and_then(|d| d.get("changes"))
         .map(changes_text)
         .unwrap_or_default();
     let username = detail(details, "username").unwrap_or("someone");
-    match event.action.as_str() {
-        "sign_in" => "signed in".into(),
-        "sign_in_throttled" => format!("was refused sign-in as {username} after too many failures"),
-        "sign_out" => "signed out".into(),
-        "setup_completed" => "set up callerdesk".into(),
-        "user_created" => format!("added the user {username}"),
-        "user_role_changed" => format!(
+    let rows = || {
+        details
+            .and_then(|d| d.get("rows"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    match action {
+        Action::SignIn => "signed in".into(),
+        Action::SignInThrottled => {
+            format!("was refused sign-in as {username} after too many failures")
+        }
+        Action::SignOut => "signed out".into(),
+        Action::SetupCompleted => "set up callerdesk".into(),
+        Action::UserCreated => format!("added the user {username}"),
+        Action::UserRoleChanged => format!(
             "changed {username}'s role from {} to {}",
             detail(details, "old").unwrap_or("?"),
             detail(details, "new").unwrap_or("?")
         ),
-        "user_password_reset" => format!("reset {username}'s password"),
-        "password_changed" if event.outcome == "failed" => format!(
+        Action::UserPasswordReset => format!("reset {username}'s password"),
+        Action::PasswordChanged if outcome == Some(Outcome::Failed) => format!(
             "could not change their password: {}",
             detail(details, "reason").unwrap_or("refused")
         ),
-        "password_changed" => "changed their password".into(),
-        "user_disabled" => format!("disabled {username}"),
-        "user_enabled" => format!("enabled {username}"),
-        "sync_finished" => "synced the caller ID list with Plivo".into(),
-        "caller_id_added_at_plivo" => "added at Plivo outside callerdesk".into(),
-        "caller_id_changed_at_plivo" => format!("changed at Plivo: {changes}"),
-        "caller_id_removed_at_plivo" => "removed at Plivo outside callerdesk".into(),
-        "caller_id_restored_at_plivo" => "back at Plivo after being removed".into(),
-        "caller_id_updated" => format!("edited the caller ID: {changes}"),
-        "caller_id_deleted" => "deleted the caller ID".into(),
-        "verification_started" => {
+        Action::PasswordChanged => "changed their password".into(),
+        Action::UserDisabled => format!("disabled {username}"),
+        Action::UserEnabled => format!("enabled {username}"),
+        Action::SyncFinished => "synced the caller ID list with Plivo".into(),
+        Action::CallerIdAddedAtPlivo => "added at Plivo outside callerdesk".into(),
+        Action::CallerIdChangedAtPlivo => format!("changed at Plivo: {changes}"),
+        Action::CallerIdRemovedAtPlivo => "removed at Plivo outside callerdesk".into(),
+        Action::CallerIdRestoredAtPlivo => "back at Plivo after being removed".into(),
+        Action::CallerIdUpdated => format!("edited the caller ID: {changes}"),
+        Action::CallerIdDeleted => "deleted the caller ID".into(),
+        Action::VerificationStarted => {
             let channel = match detail(details, "channel") {
                 Some("call") => "phone call",
                 _ => "text message",
@@ -79,44 +146,28 @@ pub fn what(event: &StoredEvent, details: Option<&Value>) -> String {
             )
         }
         // The request is written before Plivo has checked the code, so it cannot say "right".
-        "verification_completed" if event.outcome == "succeeded" => {
-            match details
-                .and_then(|d| d.get("verification_had_ended"))
-                .and_then(Value::as_str)
-            {
+        Action::VerificationCompleted if outcome == Some(Outcome::Succeeded) => {
+            match detail(details, "verification_had_ended") {
                 Some(status) => format!(
                     "entered the right code after the verification had ended ({status}); Plivo verified the number"
                 ),
                 None => "entered the right code".into(),
             }
         }
-        "verification_completed" => "entered a code".into(),
-        "verification_code_rejected" => "entered a wrong code".into(),
-        "verification_expired" => {
+        Action::VerificationCompleted => "entered a code".into(),
+        Action::VerificationCodeRejected => "entered a wrong code".into(),
+        Action::VerificationExpired => {
             "closed the verification: no right code came within 15 minutes".into()
         }
-        "verification_cancelled" => "cancelled the verification".into(),
-        "audit_exported" => format!(
-            "exported the audit log ({} events)",
-            details
-                .and_then(|d| d.get("rows"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        ),
-        "caller_ids_exported" => format!(
-            "downloaded the caller ID list ({} rows)",
-            details
-                .and_then(|d| d.get("rows"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        ),
-        "access_refused" => format!(
+        Action::VerificationCancelled => "cancelled the verification".into(),
+        Action::AuditExported => format!("exported the audit log ({} events)", rows()),
+        Action::CallerIdsExported => format!("downloaded the caller ID list ({} rows)", rows()),
+        Action::AccessRefused => format!(
             "was refused {} {}: {}",
             detail(details, "method").unwrap_or("a request"),
             detail(details, "path").unwrap_or(""),
             detail(details, "reason").unwrap_or("not allowed for their role")
         ),
-        other => other.replace('_', " "),
     }
 }
 
@@ -127,19 +178,26 @@ pub fn sentence(
     number_display: Option<&str>,
 ) -> String {
     let what = what(event, details);
-    match number_display {
-        Some(number) if event.action.starts_with("verification") => match event.action.as_str() {
-            "verification_started" => format!("{what} to {number}"),
-            "verification_completed" | "verification_code_rejected" => {
-                format!("{what} for {number}")
-            }
-            "verification_expired" => {
-                format!("closed the verification of {number}: no right code came within 15 minutes")
-            }
-            _ => format!("{what} of {number}"),
-        },
-        Some(number) if event.action.starts_with("caller_id") => format!("{number}: {what}"),
-        Some(number) => format!("{what} ({number})"),
-        None => what,
+    let Some(number) = number_display else {
+        return what;
+    };
+    match Action::parse(&event.action) {
+        Some(Action::VerificationStarted) => format!("{what} to {number}"),
+        Some(Action::VerificationCompleted | Action::VerificationCodeRejected) => {
+            format!("{what} for {number}")
+        }
+        Some(Action::VerificationExpired) => {
+            format!("closed the verification of {number}: no right code came within 15 minutes")
+        }
+        Some(Action::VerificationCancelled) => format!("{what} of {number}"),
+        Some(
+            Action::CallerIdAddedAtPlivo
+            | Action::CallerIdChangedAtPlivo
+            | Action::CallerIdRemovedAtPlivo
+            | Action::CallerIdRestoredAtPlivo
+            | Action::CallerIdUpdated
+            | Action::CallerIdDeleted,
+        ) => format!("{number}: {what}"),
+        _ => format!("{what} ({number})"),
     }
 }

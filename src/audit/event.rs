@@ -184,6 +184,11 @@ impl Action {
         }
     }
 
+    /// The action stored as `word`, if it is one of ours.
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == word)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::SignIn => "sign_in",
@@ -225,6 +230,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Requested, Outcome::Succeeded, Outcome::Failed];
+
+    /// The outcome stored as `word`, if it is one of ours.
+    pub fn parse(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == word)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Requested => "requested",

@@ -8,10 +8,12 @@ use futures_util::TryStreamExt;
 use sqlx::SqlitePool;
 use std::future::Future;
 
-use crate::spreadsheet::optional_cell;
+use serde_json::json;
+
+use crate::{clock::Clock, spreadsheet::optional_cell};
 
 use super::{
-    StoredEvent,
+    Action, Outcome, StoredEvent, Who, append,
     query::{Filter, export_sql},
 };
 
@@ -83,6 +85,8 @@ const CHUNK: usize = 64 * 1024;
 pub enum ExportError {
     #[error("the audit log could not be read: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the export was written but could not be recorded in the audit log: {0}")]
+    Record(sqlx::Error),
     #[error("an event could not be written: {0}")]
     Encode(String),
 }
@@ -145,6 +149,33 @@ impl Sink {
             }
         }
     }
+}
+
+/// [`export`], then the export itself recorded as an `audit_exported` event by `who`, with
+/// its filter, format and how many events it held. Used by the page and the command line.
+pub async fn export_recorded<F, Fut>(
+    db: &crate::db::Db,
+    who: &Who,
+    clock: &Clock,
+    filter: &Filter,
+    format: Format,
+    emit: F,
+) -> Result<u64, ExportError>
+where
+    F: FnMut(Vec<u8>) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let rows = export(&db.reader, filter, format, emit).await?;
+    let event = who
+        .event(Action::AuditExported, Outcome::Succeeded)
+        .with_details(json!({ "filter": filter, "format": format.extension(), "rows": rows }));
+    let recorded = async {
+        let mut tx = db.writer.begin().await?;
+        append(&mut tx, clock.now(), event).await?;
+        tx.commit().await
+    };
+    recorded.await.map_err(ExportError::Record)?;
+    Ok(rows)
 }
 
 /// Streams the export to `emit`, a chunk at a time; `emit` answers false to stop early (the

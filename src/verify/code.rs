@@ -6,9 +6,7 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{
-    CodeOutcome, MAX_WRONG_CODES, Person, Verifier, VerifyError, attempt, detached, expire, is_due,
-};
+use super::{CodeOutcome, MAX_WRONG_CODES, Person, Verifier, VerifyError, attempt, expire, is_due};
 use crate::{
     audit::{self, Action, Attempt, Outcome, Requested},
     db::{
@@ -36,7 +34,8 @@ impl Verifier {
     ) -> Result<CodeOutcome, VerifyError> {
         let (this, person, id, code) =
             (self.clone(), person.clone(), id.to_owned(), code.to_owned());
-        detached(async move { this.submit_code_now(&person, &id, &code).await }).await
+        self.detached(async move { this.submit_code_now(&person, &id, &code).await })
+            .await
     }
 
     async fn submit_code_now(

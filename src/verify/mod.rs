@@ -11,6 +11,7 @@ pub use limits::{Limited, Limits, SendClaim};
 
 use std::{future::Future, time::Duration};
 use time::OffsetDateTime;
+use tokio_util::task::TaskTracker;
 
 use crate::{
     audit::{self, Action, Actor, Attempt, NewEvent, Outcome, RequestMeta, Who},
@@ -104,18 +105,6 @@ pub enum VerifyError {
     Stopped(String),
 }
 
-/// Runs a step that calls Plivo on a task of its own and waits for it. A request whose caller
-/// goes away (a closed tab, a timeout) is dropped by the web server mid-step; on its own task
-/// the step still records Plivo's answer and gives back the slot it claimed.
-async fn detached<T: Send + 'static>(
-    step: impl Future<Output = Result<T, sqlx::Error>> + Send + 'static,
-) -> Result<T, VerifyError> {
-    match tokio::spawn(step).await {
-        Ok(result) => Ok(result?),
-        Err(e) => Err(VerifyError::Stopped(e.to_string())),
-    }
-}
-
 /// The verification steps, with what they need.
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -123,6 +112,8 @@ pub struct Verifier {
     pub plivo: PlivoClient,
     pub clock: Clock,
     pub limits: Limits,
+    /// Where steps run to the end; shutdown waits for them.
+    pub tasks: TaskTracker,
 }
 
 fn new_id() -> String {
@@ -132,6 +123,20 @@ fn new_id() -> String {
 impl Verifier {
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// Runs a step that calls Plivo on a task of its own and waits for it. A request whose
+    /// caller goes away (a closed tab, a timeout) is dropped by the web server mid-step; on its
+    /// own task the step still records Plivo's answer and gives back the slot it claimed, and a
+    /// shutdown waits for it.
+    async fn detached<T: Send + 'static>(
+        &self,
+        step: impl Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+    ) -> Result<T, VerifyError> {
+        match self.tasks.spawn(step).await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(VerifyError::Stopped(e.to_string())),
+        }
     }
 
     /// Marks every overdue pending verification expired, as the system.

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{
     CODE_LIFETIME, Limited, Limits, Person, Request, ResendOutcome, SendClaim, Verifier,
-    VerifyError, attempt, detached, expire, is_due, new_id,
+    VerifyError, attempt, expire, is_due, new_id,
 };
 use crate::{
     audit::{Action, Attempt, Requested, append},
@@ -41,7 +41,7 @@ impl Verifier {
         request: &Request,
     ) -> Result<Verification, VerifyError> {
         let (this, person, request) = (self.clone(), person.clone(), request.clone());
-        detached(async move { this.start_now(&person, &request).await })
+        self.detached(async move { this.start_now(&person, &request).await })
             .await?
             .map_err(VerifyError::Limited)
     }
@@ -111,7 +111,8 @@ impl Verifier {
         channel: Channel,
     ) -> Result<ResendOutcome, VerifyError> {
         let (this, person, id) = (self.clone(), person.clone(), id.to_owned());
-        detached(async move { this.resend_now(&person, &id, channel).await }).await
+        self.detached(async move { this.resend_now(&person, &id, channel).await })
+            .await
     }
 
     async fn resend_now(

@@ -11,14 +11,15 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{SqliteConnection, SqliteExecutor};
 use std::collections::HashSet;
 use time::{Date, OffsetDateTime, macros::format_description};
 
 use crate::{
     audit::{
-        self, Action, ChainStatus, NewEvent, Outcome, StoredEvent, describe,
+        Action, ChainStatus, StoredEvent, Who,
+        describe::{self, ShownOutcome},
         export::{self, Format},
         query::{self, ActorFilter, Filter},
     },
@@ -39,9 +40,6 @@ const NOT_PEOPLE: [(&str, &str); 3] = [
     ("anonymous", "someone not signed in"),
     ("command line", "the command line"),
 ];
-
-/// How long a `requested` event may wait for its outcome before it is shown as unknown.
-pub const OUTCOME_GRACE: time::Duration = time::Duration::minutes(2);
 
 /// One event as the page shows it.
 #[derive(Debug, Clone)]
@@ -76,20 +74,8 @@ impl EventView {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         };
-        let (outcome, outcome_label) = match e.outcome.as_str() {
-            "succeeded" => ("succeeded", "Succeeded"),
-            "failed" => ("failed", "Failed"),
-            _ if answered.contains(&e.id) => ("requested", "Requested"),
-            _ => {
-                let old = crate::db::parse_timestamp(&e.occurred_at)
-                    .is_some_and(|t| now - t > OUTCOME_GRACE);
-                if old {
-                    ("unknown", "Outcome unknown")
-                } else {
-                    ("requested", "Requested")
-                }
-            }
-        };
+        let shown = ShownOutcome::of(e, answered.contains(&e.id), now);
+        let (outcome, outcome_label) = (shown.as_str(), shown.label());
         let mut details: Vec<(&'static str, String)> = Vec::new();
         let mut add = |label: &'static str, value: Option<String>| {
             if let Some(v) = value.filter(|v| !v.is_empty()) {
@@ -413,30 +399,16 @@ pub async fn export(
     let format = Format::parse(&query.format).unwrap_or(Format::Csv);
     let (filter, _) = query.params.filter(&state.settings.default_country);
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-    let actor = me.actor();
-    let task_state = state.clone();
-    tokio::spawn(async move {
-        let sent = export::export(&task_state.db.reader, &filter, format, |chunk| {
+    let who = Who::new(me.actor(), meta);
+    let (db, clock) = (state.db.clone(), state.clock.clone());
+    state.tasks.spawn(async move {
+        let sent = export::export_recorded(&db, &who, &clock, &filter, format, |chunk| {
             let tx = tx.clone();
             async move { tx.send(chunk).await.is_ok() }
         })
         .await;
-        let rows = match sent {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::error!(error = %e, "audit export failed part-way");
-                return;
-            }
-        };
-        let event = NewEvent::new(actor, &meta, Action::AuditExported, Outcome::Succeeded)
-            .with_details(json!({ "filter": filter, "format": format.extension(), "rows": rows }));
-        let recorded = async {
-            let mut conn = task_state.db.writer.begin().await?;
-            audit::append(&mut conn, task_state.clock.now(), event).await?;
-            conn.commit().await
-        };
-        if let Err(e) = recorded.await {
-            tracing::error!(error = %e, "could not record the audit export");
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "audit export failed");
         }
     });
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {

@@ -29,6 +29,9 @@ pub struct AppState {
     pub verifier: crate::verify::Verifier,
     /// Reconciling the cache with Plivo.
     pub syncer: crate::sync::Syncer,
+    /// Work a request started that outlives it (a sync, an export, a verification step);
+    /// shutdown waits for it.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 impl FromRef<AppState> for Db {

@@ -130,7 +130,7 @@ pub async fn start(
     let syncer = state.syncer.clone();
     let message = match syncer.claim(crate::sync::Trigger::Manual, me.actor()).await {
         Ok(claimed) => {
-            tokio::spawn(async move {
+            state.tasks.spawn(async move {
                 match syncer.execute(claimed).await {
                     Ok(summary) => tracing::info!(run = summary.run_id, "{summary}"),
                     Err(e) => tracing::warn!(error = %e, "manual sync failed"),

@@ -22,6 +22,7 @@ mod plivo_client;
 mod plivo_sandbox;
 mod secrets;
 mod security;
+mod shutdown;
 mod sync;
 mod users;
 mod verify;
