@@ -8,7 +8,7 @@ use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 use crate::{
     auth::{
-        session::random_token,
+        random_token,
         store::{self, SqliteSessions},
     },
     clock::Clock,
@@ -172,6 +172,11 @@ impl Application {
     /// The port actually bound (useful with port 0).
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The router, to drive in-process without a socket (`tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
     }
 
     pub fn state(&self) -> &AppState {

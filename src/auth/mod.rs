@@ -1,7 +1,9 @@
-//! Authentication: password hashing, sign-in throttling, what a session holds and where
-//! sessions are kept.
+//! Authentication: password hashing, sign-in throttling, where sessions are kept, and
+//! random tokens. (What a session holds is `web::session`.)
 
 pub mod password;
-pub mod session;
 pub mod store;
 pub mod throttle;
+mod token;
+
+pub use token::random_token;

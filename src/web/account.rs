@@ -12,15 +12,13 @@ use serde::Deserialize;
 
 use crate::{
     accounts::SignIn,
-    auth::{
-        session::{SIGNED_IN, SignedIn},
-        throttle,
-    },
+    auth::throttle,
     domain::Password,
     web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
-        layout::{Chrome, Nav, notify},
+        layout::{Chrome, Nav},
+        session::{self, notify},
         state::AppState,
     },
 };
@@ -97,10 +95,7 @@ pub async fn change_password(
         }
     }
     // Setting the password bumped the epoch, ending every session; keep this one.
-    if let Some(mut signed_in) = me.session.get::<SignedIn>(SIGNED_IN).await? {
-        signed_in.epoch = me.user.session_epoch + 1;
-        me.session.insert(SIGNED_IN, signed_in).await?;
-    }
+    session::keep_after_epoch_bump(&me.session, me.user.session_epoch + 1).await?;
     notify(
         &me.session,
         "Your password was changed. Any other place you were signed in has been signed out.",

@@ -7,7 +7,7 @@ use askama_web::WebTemplate;
 use axum::{
     body::Body,
     extract::{Query, State},
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -29,7 +29,9 @@ use crate::{
     web::{
         extract::{ClientMeta, CurrentUser},
         format::{When, thousands},
-        layout::{Chrome, Nav, notify},
+        htmx::{Htmx, PageOr},
+        layout::{Chrome, Nav},
+        session::notify,
         state::AppState,
     },
 };
@@ -311,7 +313,7 @@ async fn event_list(
 pub async fn show(
     State(state): State<AppState>,
     me: CurrentUser,
-    headers: HeaderMap,
+    htmx: Htmx,
     Query(params): Query<AuditParams>,
 ) -> Result<Response, AppError> {
     me.require(Permission::ReadAudit)?;
@@ -319,14 +321,12 @@ pub async fn show(
     // One connection for the page's queries, as on the list page.
     let mut db = state.db.reader.acquire().await?;
     let list = event_list(&state, &mut db, &params, &filter).await?;
-    let wants_list = headers.contains_key("hx-request")
-        && !headers.contains_key("hx-history-restore-request")
-        && headers.get("hx-target").is_some_and(|t| t == "events");
-    let mut response = if wants_list {
+    if htmx.wants("events") {
         // The connection goes back to the pool before the page is rendered.
         drop(db);
-        list.into_response()
-    } else {
+        return Ok(PageOr::<AuditPage, _>::Fragment(list).into_response());
+    }
+    {
         let mut people: Vec<(String, String)> = users::list(&mut *db)
             .await?
             .into_iter()
@@ -339,7 +339,7 @@ pub async fn show(
         );
         let chain = chain_view(&state, &mut *db).await?;
         drop(db);
-        AuditPage {
+        Ok(PageOr::<_, EventList>::Page(AuditPage {
             chrome: Chrome::for_user(&state, &me, Nav::Audit).await?,
             export_query: params.query(None),
             people,
@@ -351,13 +351,9 @@ pub async fn show(
             chain,
             list,
             params,
-        }
-        .into_response()
-    };
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    Ok(response)
+        })
+        .into_response())
+    }
 }
 
 /// `POST /audit/verify`: checks the whole chain now.

@@ -14,17 +14,16 @@ use tower_sessions::Session;
 use crate::{
     accounts::{AccountError, SignIn},
     audit::{self, Action, NewEvent, Outcome},
-    auth::{
-        session::{CSRF, SIGNED_IN, SignedIn, random_token},
-        throttle,
-    },
+    auth::throttle,
     db::users,
     domain::{Password, Username},
     web::error::AppError,
     web::{
         csrf::FormToken,
         extract::{ClientMeta, CurrentUser},
-        layout::{Chrome, notify},
+        layout::Chrome,
+        session::notify,
+        session::{self, SignedIn},
         state::AppState,
     },
 };
@@ -93,7 +92,7 @@ pub async fn login_form(
     form_token: FormToken,
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, AppError> {
-    if session.get::<SignedIn>(SIGNED_IN).await?.is_some() {
+    if session::signed_in(&session).await?.is_some() {
         return Ok(Redirect::to(&safe_next(query.next.as_deref())).into_response());
     }
     let mut chrome = Chrome::anonymous(&state, &session, &form_token).await?;
@@ -149,19 +148,15 @@ pub async fn login(
     };
     let now = state.clock.now();
 
-    // A new session id at sign-in (no fixation), and a new CSRF token with it.
-    session.cycle_id().await?;
-    session.insert(CSRF, random_token()).await?;
-    session
-        .insert(
-            SIGNED_IN,
-            SignedIn {
-                user_id: user.id,
-                epoch: user.session_epoch,
-                signed_in_at: now.unix_timestamp(),
-            },
-        )
-        .await?;
+    session::sign_in(
+        &session,
+        SignedIn {
+            user_id: user.id,
+            epoch: user.session_epoch,
+            signed_in_at: now.unix_timestamp(),
+        },
+    )
+    .await?;
     if user.must_change_password {
         // The account page itself says why they are there.
         return Ok(Redirect::to("/account").into_response());
@@ -202,7 +197,7 @@ pub async fn logout(
     )
     .await?;
     tx.commit().await?;
-    user.session.flush().await?;
+    session::end(&user.session).await?;
     // The session is gone, so the notice travels in the address.
     Ok(Redirect::to("/login?signed_out=1").into_response())
 }

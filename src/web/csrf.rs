@@ -25,10 +25,7 @@ use tower_sessions::{
     cookie::{Cookie, SameSite},
 };
 
-use crate::{
-    auth::session::CSRF,
-    web::{error::AppError, state::AppState},
-};
+use crate::web::{error::AppError, session, state::AppState};
 
 /// The form field and header that carry the CSRF token.
 pub const CSRF_FIELD: &str = "csrf_token";
@@ -127,7 +124,7 @@ pub async fn protect(
         Method::GET | Method::HEAD | Method::OPTIONS
     ) {
         check_same_origin(request.headers(), state.settings.secure_cookies)?;
-        let session_token = session.get::<String>(CSRF).await?;
+        let session_token = session::csrf(&session).await?;
         let anonymous_form = ANONYMOUS_FORMS.contains(&request.uri().path());
         if session_token.is_none() && !anonymous_form {
             // No session (never signed in, or it ended while the page was open): nothing was

@@ -11,11 +11,10 @@ use tower_sessions::Session;
 
 use crate::{
     audit::{Actor, RequestMeta},
-    auth::session::{SIGNED_IN, SignedIn, TOUCH_EVERY_SECS, TOUCHED},
     db::users::{self, User},
     domain::{Permission, Role},
     web::error::{AppError, Refusal},
-    web::state::AppState,
+    web::{session, state::AppState},
 };
 
 /// The signed-in user, checked on every request against the database: a disabled user, a
@@ -68,7 +67,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             .flatten();
         let signed_in_required = || AppError::SignInRequired { next: next.clone() };
 
-        let Some(signed_in) = session.get::<SignedIn>(SIGNED_IN).await? else {
+        let Some(signed_in) = session::signed_in(&session).await? else {
             return Err(signed_in_required());
         };
         let user = users::by_id(&state.db.reader, signed_in.user_id).await?;
@@ -80,17 +79,14 @@ impl FromRequestParts<AppState> for CurrentUser {
                 && now.saturating_sub(signed_in.signed_in_at) < max_age
         });
         let Some(user) = valid else {
-            session.flush().await?;
+            session::end(&session).await?;
             return Err(signed_in_required());
         };
         // Modifying the session makes the store save it, which pushes the idle expiry back: at
         // most once a minute, and often enough that activity always keeps a session alive.
         let idle = i64::try_from(state.settings.session_idle.as_secs()).unwrap_or(i64::MAX);
-        let every = TOUCH_EVERY_SECS.min(idle / 4);
-        let touched = session.get::<i64>(TOUCHED).await?.unwrap_or(0);
-        if now.saturating_sub(touched) >= every {
-            session.insert(TOUCHED, now).await?;
-        }
+        let every = session::TOUCH_EVERY_SECS.min(idle / 4);
+        session::touch(&session, now, every).await?;
         if user.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&parts.uri.path()) {
             return Err(AppError::PasswordChangeRequired);
         }

@@ -4,13 +4,13 @@
 use tower_sessions::Session;
 
 use crate::{
-    auth::session::{CSRF, NOTICE, random_token},
     domain::Permission,
     web::error::AppError,
     web::{
         assets::{AssetUrls, URLS},
         csrf::FormToken,
         extract::CurrentUser,
+        session,
         state::AppState,
     },
 };
@@ -57,8 +57,8 @@ impl Chrome {
         let mut chrome = Self {
             user: None,
             sandbox: state.settings.is_sandbox(),
-            csrf: csrf_token(&user.session).await?,
-            notice: take_notice(&user.session).await?,
+            csrf: session::csrf_token(&user.session).await?,
+            notice: session::take_notice(&user.session).await?,
             nav: Nav::None,
             assets: &URLS,
         };
@@ -84,7 +84,7 @@ impl Chrome {
             user: None,
             sandbox: state.settings.is_sandbox(),
             csrf: form.0.clone(),
-            notice: take_notice(session).await?,
+            notice: session::take_notice(session).await?,
             nav: Nav::None,
             assets: &URLS,
         })
@@ -115,30 +115,4 @@ impl Chrome {
         };
         current == name
     }
-}
-
-/// The session's CSRF token, created on first use.
-pub async fn csrf_token(session: &Session) -> Result<String, AppError> {
-    if let Some(token) = session.get::<String>(CSRF).await? {
-        return Ok(token);
-    }
-    let token = random_token();
-    session.insert(CSRF, &token).await?;
-    Ok(token)
-}
-
-/// The notice left for this page, if any. Removing marks the session modified, and a modified
-/// session is written to the database, so only remove what is there: a page view with no
-/// notice writes nothing.
-async fn take_notice(session: &Session) -> Result<Option<String>, AppError> {
-    if session.get::<String>(NOTICE).await?.is_none() {
-        return Ok(None);
-    }
-    Ok(session.remove::<String>(NOTICE).await?)
-}
-
-/// Leaves a notice for the next page ("User alice was created.").
-pub async fn notify(session: &Session, text: impl Into<String>) -> Result<(), AppError> {
-    session.insert(NOTICE, text.into()).await?;
-    Ok(())
 }

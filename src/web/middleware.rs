@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::{
     audit::{self, Action, NewEvent, Outcome, RequestMeta},
     web::error::{ErrorPage, Refusal},
-    web::{extract::ClientMeta, layout::Chrome, state::AppState},
+    web::{extract::ClientMeta, htmx::Htmx, layout::Chrome, state::AppState},
 };
 
 /// The largest request body accepted (also enforced up front by the body-limit layer).
@@ -110,7 +110,7 @@ pub async fn render_error_pages(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("none")
         .to_owned();
-    let is_htmx = request.headers().contains_key("hx-request");
+    let is_htmx = Htmx::of(request.headers()).request;
     let meta = ClientMeta::of(
         request.headers(),
         request.extensions(),

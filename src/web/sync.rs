@@ -4,7 +4,6 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     extract::{Query, State},
-    http::HeaderMap,
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -18,7 +17,8 @@ use crate::{
     web::{
         extract::CurrentUser,
         format::{When, thousands},
-        layout::notify,
+        htmx::Htmx,
+        session::notify,
         state::AppState,
     },
 };
@@ -116,15 +116,11 @@ pub async fn view(state: &AppState, db: impl SqliteExecutor<'_>) -> Result<SyncV
     })
 }
 
-fn is_htmx(headers: &HeaderMap) -> bool {
-    headers.contains_key("hx-request")
-}
-
 /// `POST /sync`: starts a run in the background.
 pub async fn start(
     State(state): State<AppState>,
     me: CurrentUser,
-    headers: HeaderMap,
+    htmx: Htmx,
 ) -> Result<Response, AppError> {
     me.require(Permission::SyncNow)?;
     let syncer = state.syncer.clone();
@@ -141,8 +137,8 @@ pub async fn start(
         Err(e @ SyncError::AlreadyRunning { .. }) => Some(e.to_string()),
         Err(e) => return Err(AppError::Internal(e.into())),
     };
-    if is_htmx(&headers) {
-        let csrf = crate::web::layout::csrf_token(&me.session).await?;
+    if htmx.request {
+        let csrf = crate::web::session::csrf_token(&me.session).await?;
         let mut status = SyncStatus::load(&state, &state.db.reader, &me, csrf).await?;
         status.message = message;
         return Ok(status.into_response());
@@ -169,7 +165,7 @@ pub async fn status(
     Query(query): Query<StatusQuery>,
 ) -> Result<Response, AppError> {
     me.require(Permission::ViewCallerIds)?;
-    let csrf = crate::web::layout::csrf_token(&me.session).await?;
+    let csrf = crate::web::session::csrf_token(&me.session).await?;
     let status = SyncStatus::load(&state, &state.db.reader, &me, csrf).await?;
     let finished = query.watching.is_some() && status.running_id() != query.watching;
     let mut response = status.into_response();

@@ -19,7 +19,8 @@ use crate::{
     web::{
         extract::{ClientMeta, CurrentUser},
         format::When,
-        layout::{Chrome, Nav, notify},
+        layout::{Chrome, Nav},
+        session::notify,
         state::AppState,
     },
 };

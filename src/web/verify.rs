@@ -6,7 +6,7 @@ use askama_web::WebTemplate;
 use axum::{
     Form,
     extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
@@ -23,7 +23,9 @@ use crate::{
     web::{
         extract::{ClientMeta, CurrentUser},
         format::When,
-        layout::{Chrome, Nav, notify},
+        htmx::{self, Htmx},
+        layout::{Chrome, Nav},
+        session::notify,
         state::AppState,
     },
 };
@@ -151,11 +153,7 @@ pub async fn preview(
 ) -> Result<Response, AppError> {
     me.require(Permission::Verify)?;
     let (preview, _) = preview_of(&state, &q.number).await?;
-    let mut response = PreviewPartial { preview }.into_response();
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    Ok(response)
+    Ok(htmx::varies(PreviewPartial { preview }.into_response()))
 }
 
 /// `POST /verify`: checks everything, then starts; lands on the code page.
@@ -325,7 +323,7 @@ pub async fn submit_code(
     me: CurrentUser,
     ClientMeta(meta): ClientMeta,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    htmx: Htmx,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, AppError> {
     me.require(Permission::Verify)?;
@@ -343,7 +341,7 @@ pub async fn submit_code(
         .await?;
     let (status, code_error, message) = match outcome {
         CodeOutcome::Verified => {
-            if !headers.contains_key("hx-request") {
+            if !htmx.request {
                 return Ok(Redirect::to(&format!("/verify/{}", v.id)).into_response());
             }
             (StatusCode::OK, None, None)

@@ -16,6 +16,7 @@ mod cli;
 mod closed_off;
 mod config_errors;
 mod fault_matrix;
+mod fragments;
 mod helpers;
 mod hostile;
 mod plivo_client;

@@ -20,7 +20,8 @@ use crate::{
     web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
-        layout::{Chrome, Nav, notify},
+        layout::{Chrome, Nav},
+        session::notify,
         state::AppState,
     },
 };

@@ -5,7 +5,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     extract::{Query, State},
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -25,6 +25,7 @@ use crate::{
     web::{
         extract::{ClientMeta, CurrentUser},
         format::{When, thousands},
+        htmx::{Htmx, PageOr},
         layout::{Chrome, Nav},
         state::AppState,
         sync::SyncStatus,
@@ -207,7 +208,7 @@ async fn results(
 pub async fn show(
     State(state): State<AppState>,
     me: CurrentUser,
-    headers: HeaderMap,
+    htmx: Htmx,
     Query(params): Query<ListParams>,
 ) -> Result<Response, AppError> {
     me.require(Permission::ViewCallerIds)?;
@@ -215,14 +216,12 @@ pub async fn show(
     // the connection's thread and another to check the connection on its way back.
     let mut db = state.db.reader.acquire().await?;
     let results = results(&state, &mut db, &me, params).await?;
-    let wants_results = headers.contains_key("hx-request")
-        && !headers.contains_key("hx-history-restore-request")
-        && headers.get("hx-target").is_some_and(|t| t == "results");
-    let mut response = if wants_results {
+    if htmx.wants("results") {
         // The connection goes back to the pool before the page is rendered.
         drop(db);
-        results.into_response()
-    } else {
+        return Ok(PageOr::<ListPage, _>::Fragment(results).into_response());
+    }
+    {
         let chrome = Chrome::for_user(&state, &me, Nav::CallerIds).await?;
         let (countries, subaccounts) = caller_ids::facets(&mut *db).await?;
         let now = state.clock.now();
@@ -241,20 +240,16 @@ pub async fn show(
             .collect();
         let sync = SyncStatus::load(&state, &mut *db, &me, chrome.csrf.clone()).await?;
         drop(db);
-        ListPage {
+        Ok(PageOr::<_, Results>::Page(ListPage {
             pending,
             sync,
             chrome,
             results,
             countries,
             subaccounts,
-        }
-        .into_response()
-    };
-    response
-        .headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("HX-Request"));
-    Ok(response)
+        })
+        .into_response())
+    }
 }
 
 /// `GET /caller-ids.csv`: the current filter's rows, all pages.

@@ -1,0 +1,102 @@
+//! What a visitor's session holds, and the only code that reads or writes it. Sessions live in
+//! SQLite (tower-sessions; `auth::store`), so they survive restarts. They hold no secrets: who
+//! is signed in (user id, session epoch, sign-in time), the CSRF token, a one-shot notice for
+//! the next page, and when the idle expiry was last pushed back.
+//!
+//! A session is written only when something here changes it; showing a page to someone who is
+//! not signed in writes nothing (their forms use `web::csrf`'s double-submit token).
+
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::{auth::random_token, web::error::AppError};
+
+const SIGNED_IN: &str = "signed_in";
+const CSRF: &str = "csrf";
+const NOTICE: &str = "notice";
+const TOUCHED: &str = "touched";
+
+/// How often an active session is saved to push its idle expiry back. Saving on every request
+/// would queue a write behind the single writer for every page view.
+pub const TOUCH_EVERY_SECS: i64 = 60;
+
+/// Who is signed in on this session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub user_id: i64,
+    /// The user's `session_epoch` at sign-in; a later bump (disable, password reset) ends the
+    /// session.
+    pub epoch: i64,
+    /// Unix seconds; the session ends a fixed time after this, however active.
+    pub signed_in_at: i64,
+}
+
+/// Who is signed in, if anyone.
+pub async fn signed_in(session: &Session) -> Result<Option<SignedIn>, AppError> {
+    Ok(session.get::<SignedIn>(SIGNED_IN).await?)
+}
+
+/// Signs `who` in: a new session id (no fixation) and a new CSRF token with it.
+pub async fn sign_in(session: &Session, who: SignedIn) -> Result<(), AppError> {
+    session.cycle_id().await?;
+    session.insert(CSRF, random_token()).await?;
+    session.insert(SIGNED_IN, who).await?;
+    Ok(())
+}
+
+/// Keeps this session signed in after the user's epoch moved on (their own password change
+/// ended every other session).
+pub async fn keep_after_epoch_bump(session: &Session, epoch: i64) -> Result<(), AppError> {
+    if let Some(mut who) = signed_in(session).await? {
+        who.epoch = epoch;
+        session.insert(SIGNED_IN, who).await?;
+    }
+    Ok(())
+}
+
+/// The session's CSRF token, if it has one (a signed-in session does).
+pub async fn csrf(session: &Session) -> Result<Option<String>, AppError> {
+    Ok(session.get::<String>(CSRF).await?)
+}
+
+/// The session's CSRF token, created on first use.
+pub async fn csrf_token(session: &Session) -> Result<String, AppError> {
+    if let Some(token) = csrf(session).await? {
+        return Ok(token);
+    }
+    let token = random_token();
+    session.insert(CSRF, &token).await?;
+    Ok(token)
+}
+
+/// The notice left for this page, if any. Removing marks the session modified, and a modified
+/// session is written to the database, so only remove what is there: a page view with no
+/// notice writes nothing.
+pub async fn take_notice(session: &Session) -> Result<Option<String>, AppError> {
+    if session.get::<String>(NOTICE).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(session.remove::<String>(NOTICE).await?)
+}
+
+/// Leaves a notice for the next page ("User alice was created.").
+pub async fn notify(session: &Session, text: impl Into<String>) -> Result<(), AppError> {
+    session.insert(NOTICE, text.into()).await?;
+    Ok(())
+}
+
+/// Pushes the idle expiry back (by saving the session) when it was last pushed `every`
+/// seconds or more before `now`: often enough that activity keeps a session alive.
+pub async fn touch(session: &Session, now: i64, every: i64) -> Result<(), AppError> {
+    let touched = session.get::<i64>(TOUCHED).await?.unwrap_or(0);
+    if now.saturating_sub(touched) >= every {
+        session.insert(TOUCHED, now).await?;
+    }
+    Ok(())
+}
+
+/// Ends the session (sign-out, or a session no longer valid).
+pub async fn end(session: &Session) -> Result<(), AppError> {
+    session.flush().await?;
+    Ok(())
+}
