@@ -5,6 +5,6 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = callerdesk::config::Cli::parse();
+    let cli = callerdesk::cli::args::Cli::parse();
     callerdesk::cli::run(cli).await
 }
