@@ -6,6 +6,7 @@
 //! write or checkpoint), that can't happen. Writes queue for the writer; SQLite's own busy
 //! timeout covers other processes (the command line) touching the file.
 
+pub mod caller_id_search;
 pub mod caller_ids;
 pub mod sync_runs;
 mod types;

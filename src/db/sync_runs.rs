@@ -4,7 +4,7 @@
 
 use sqlx::{FromRow, SqliteConnection, SqliteExecutor, SqlitePool};
 
-use super::caller_ids::CURRENT_COUNT;
+use super::caller_id_search::CURRENT_COUNT;
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

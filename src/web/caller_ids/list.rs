@@ -16,7 +16,7 @@ use super::CallerIdView;
 use crate::{
     audit::{self, Action, NewEvent, Outcome},
     db::{
-        caller_ids::{self, Search, Sort},
+        caller_id_search::{self, Search, Sort},
         verifications,
     },
     domain::Permission,
@@ -179,13 +179,13 @@ async fn results(
     let search = params.search();
     let mut page = params.page();
     let (mut rows, total) =
-        caller_ids::search(db, &search, PER_PAGE, (page - 1) * PER_PAGE).await?;
+        caller_id_search::search(db, &search, PER_PAGE, (page - 1) * PER_PAGE).await?;
     let now = state.clock.now();
     let last_page = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
     if page > last_page {
         // Past the end (an old link, a hand-typed number): show the last page.
         page = last_page;
-        rows = caller_ids::search(db, &search, PER_PAGE, (page - 1) * PER_PAGE)
+        rows = caller_id_search::search(db, &search, PER_PAGE, (page - 1) * PER_PAGE)
             .await?
             .0;
     }
@@ -223,7 +223,7 @@ pub async fn show(
     }
     {
         let chrome = Chrome::for_user(&state, &me, Nav::CallerIds).await?;
-        let (countries, subaccounts) = caller_ids::facets(&mut *db).await?;
+        let (countries, subaccounts) = caller_id_search::facets(&mut *db).await?;
         let now = state.clock.now();
         let pending = verifications::pending(&mut *db, &crate::db::timestamp(now))
             .await?
@@ -260,7 +260,7 @@ pub async fn export(
     Query(params): Query<ListParams>,
 ) -> Result<Response, AppError> {
     me.require(Permission::ViewCallerIds)?;
-    let rows = caller_ids::search_all(&state.db.reader, &params.search()).await?;
+    let rows = caller_id_search::search_all(&state.db.reader, &params.search()).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, record: &[&str]| {
         out.write_record(record)
