@@ -7,6 +7,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::{
+    Result,
     audit::{self, Action, Actor, Outcome, RequestMeta, Who},
     auth::{
         password::{self, HashError},

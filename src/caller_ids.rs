@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::{
+    Result,
     audit::{self, Action, Attempt, Who},
     clock::Clock,
     db::{

@@ -412,7 +412,10 @@ mod tests {
                     let (page, count) =
                         super::search(&mut conn, &search, 50, offset).await.unwrap();
                     assert_eq!(count, total, "{query:?}");
-                    let numbers: Vec<_> = page.into_iter().map(|r| r.phone_number).collect();
+                    let numbers: Vec<_> = page
+                        .into_iter()
+                        .map(|r| r.phone_number.as_str().to_owned())
+                        .collect();
                     let expected: Vec<_> = by_rows
                         .iter()
                         .skip(offset as usize)

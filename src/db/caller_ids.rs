@@ -8,7 +8,7 @@ use crate::domain::PhoneNumber;
 /// A cached caller ID.
 #[derive(Debug, Clone, FromRow, PartialEq)]
 pub struct CachedCallerId {
-    pub phone_number: String,
+    pub phone_number: PhoneNumber,
     pub alias: String,
     pub country: String,
     pub subaccount: String,

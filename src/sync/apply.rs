@@ -65,7 +65,7 @@ pub async fn apply(
     let cached: HashMap<String, CachedCallerId> = caller_ids::all(&mut *conn)
         .await?
         .into_iter()
-        .map(|row| (row.phone_number.clone(), row))
+        .map(|row| (row.phone_number.as_str().to_owned(), row))
         .collect();
     let changed_since_start =
         |row: &CachedCallerId| parse_timestamp(&row.updated_at).is_some_and(|t| t >= run_started);
@@ -128,13 +128,13 @@ pub async fn apply(
 
     for row in cached.values() {
         if row.removed_at.is_none()
-            && !listed.contains(&row.phone_number)
+            && !listed.contains(row.phone_number.as_str())
             && !changed_since_start(row)
         {
-            caller_ids::mark_removed(conn, &row.phone_number, &stamp).await?;
+            caller_ids::mark_removed(conn, row.phone_number.as_str(), &stamp).await?;
             events.push(event(
                 Action::CallerIdRemovedAtPlivo,
-                &row.phone_number,
+                row.phone_number.as_str(),
                 json!({ "alias": row.alias }),
             ));
             counts.removed += 1;

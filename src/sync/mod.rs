@@ -79,6 +79,7 @@ pub struct Claimed {
 
 impl Syncer {
     /// Claims the right to run, or reports the run already going.
+    #[tracing::instrument(skip(self, actor))]
     pub async fn claim(&self, trigger: Trigger, actor: Actor) -> Result<Claimed, SyncError> {
         let now = self.clock.now();
         sync_runs::abandon_stale(
@@ -117,6 +118,7 @@ impl Syncer {
     }
 
     /// Claims and runs in one go.
+    #[tracing::instrument(skip(self, actor))]
     pub async fn run(&self, trigger: Trigger, actor: Actor) -> Result<Summary, SyncError> {
         let claimed = self.claim(trigger, actor).await?;
         self.execute(claimed).await

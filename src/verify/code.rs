@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::{CodeOutcome, MAX_WRONG_CODES, Person, Verifier, VerifyError, attempt, expire, is_due};
 use crate::{
+    Result,
     audit::{self, Action, Attempt, Outcome, Requested},
     db::{
         caller_ids::{self, PlivoFields},
@@ -25,7 +26,8 @@ const CHECK_GIVEN_UP_AFTER: time::Duration = time::Duration::minutes(5);
 
 impl Verifier {
     /// Submits a code (already 4 to 8 digits). Runs to the end even if the caller goes away, so
-    /// Plivo's answer is recorded and the slot given back.
+    /// Plivo's answer is recorded and the slot given back. The code is never a span field.
+    #[tracing::instrument(skip(self, person, code), fields(verification = id))]
     pub async fn submit_code(
         &self,
         person: &Person,
@@ -38,12 +40,7 @@ impl Verifier {
             .await
     }
 
-    async fn submit_code_now(
-        &self,
-        person: &Person,
-        id: &str,
-        code: &str,
-    ) -> Result<CodeOutcome, sqlx::Error> {
+    async fn submit_code_now(&self, person: &Person, id: &str, code: &str) -> Result<CodeOutcome> {
         let now = self.now();
         let mut tx = self.db.begin_immediate().await?;
         let claimed = verifications::claim_code_check(
@@ -99,7 +96,7 @@ impl Verifier {
         check: &Attempt,
         request: Requested,
         answer: Result<Verified, PlivoError>,
-    ) -> Result<CodeOutcome, sqlx::Error> {
+    ) -> Result<CodeOutcome> {
         let now = self.now();
         let id = v.id.as_str();
         let mut tx = self.db.writer.begin().await?;
@@ -195,7 +192,7 @@ impl Verifier {
         v: &Verification,
         verified: &Verified,
         now: OffsetDateTime,
-    ) -> Result<PlivoFields, sqlx::Error> {
+    ) -> Result<PlivoFields> {
         let number = &v.phone_number;
         let fields = PlivoFields {
             alias: verified.alias.clone().unwrap_or_else(|| v.alias.clone()),

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use sqlx::SqliteConnection;
 
 use crate::{
+    Result,
     db::{parse_timestamp, timestamp, verifications},
     domain::{Channel, PhoneNumber},
 };
@@ -86,7 +87,7 @@ impl Limits {
         user_id: i64,
         channel: Channel,
         now: OffsetDateTime,
-    ) -> sqlx::Result<Result<SendClaim, Limited>> {
+    ) -> Result<Result<SendClaim, Limited>> {
         let cooldown =
             time::Duration::try_from(self.resend_cooldown).unwrap_or(time::Duration::MINUTE);
         let last: Option<String> = sqlx::query_scalar(
@@ -136,7 +137,7 @@ impl Limits {
     }
 
     /// Gives a slot back: Plivo certainly sent nothing for it.
-    pub async fn release(conn: &mut SqliteConnection, claim: SendClaim) -> sqlx::Result<()> {
+    pub async fn release(conn: &mut SqliteConnection, claim: SendClaim) -> Result<()> {
         verifications::forget_send(conn, claim.0).await
     }
 }

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use tokio_util::task::TaskTracker;
 
 use crate::{
+    Result,
     audit::{self, Action, Actor, Attempt, NewEvent, Outcome, RequestMeta, Who},
     clock::Clock,
     db::{
@@ -131,7 +132,7 @@ impl Verifier {
     /// shutdown waits for it.
     async fn detached<T: Send + 'static>(
         &self,
-        step: impl Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+        step: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T, VerifyError> {
         match self.tasks.spawn(step).await {
             Ok(result) => Ok(result?),
@@ -140,7 +141,7 @@ impl Verifier {
     }
 
     /// Marks every overdue pending verification expired, as the system.
-    pub async fn expire_overdue(&self) -> Result<usize, sqlx::Error> {
+    pub async fn expire_overdue(&self) -> Result<usize> {
         let now = self.now();
         let mut tx = self.db.writer.begin().await?;
         let overdue = verifications::overdue(&mut tx, &timestamp(now)).await?;
@@ -152,7 +153,8 @@ impl Verifier {
     }
 
     /// Ends a pending verification. False if it was no longer pending.
-    pub async fn cancel(&self, person: &Person, id: &str) -> Result<bool, sqlx::Error> {
+    #[tracing::instrument(skip(self, person), fields(verification = id))]
+    pub async fn cancel(&self, person: &Person, id: &str) -> Result<bool> {
         let now = self.now();
         let mut tx = self.db.writer.begin().await?;
         let Some(v) = verifications::by_id(&mut *tx, id).await? else {
@@ -187,7 +189,7 @@ async fn expire(
     v: &Verification,
     who: &Who,
     now: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
+) -> Result<()> {
     if verifications::finish(
         conn,
         &v.id,

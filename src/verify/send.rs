@@ -10,6 +10,7 @@ use super::{
     VerifyError, attempt, expire, is_due, new_id,
 };
 use crate::{
+    Result,
     audit::{Action, Attempt, Requested, append},
     db::{
         timestamp,
@@ -50,7 +51,7 @@ impl Verifier {
         &self,
         person: &Person,
         request: &Request,
-    ) -> Result<Result<Verification, Limited>, sqlx::Error> {
+    ) -> Result<Result<Verification, Limited>> {
         let id = new_id();
         let now = self.now();
         let number = &request.number;
@@ -120,7 +121,7 @@ impl Verifier {
         person: &Person,
         id: &str,
         channel: Channel,
-    ) -> Result<ResendOutcome, sqlx::Error> {
+    ) -> Result<ResendOutcome> {
         let now = self.now();
         let mut tx = self.db.begin_immediate().await?;
         let Some(v) = verifications::by_id(&mut *tx, id).await? else {
@@ -172,7 +173,7 @@ impl Verifier {
         mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
         claim: SendClaim,
         send: CodeSend<'_>,
-    ) -> Result<Option<String>, sqlx::Error> {
+    ) -> Result<Option<String>> {
         let request = send.attempt.request(&mut tx, self.now()).await?;
         tx.commit().await?;
         let answer = self
@@ -195,7 +196,7 @@ impl Verifier {
         claim: SendClaim,
         request: Requested,
         answer: Result<Started, PlivoError>,
-    ) -> Result<Option<String>, sqlx::Error> {
+    ) -> Result<Option<String>> {
         let now = self.now();
         let mut tx = self.db.writer.begin().await?;
         let message = match answer {

@@ -4,7 +4,7 @@
 pub mod detail;
 pub mod list;
 
-use crate::{db::caller_ids::CachedCallerId, domain::PhoneNumber, web::format::When};
+use crate::{db::caller_ids::CachedCallerId, web::format::When};
 
 /// A caller ID as the pages show it.
 #[derive(Debug, Clone)]
@@ -29,15 +29,14 @@ impl CallerIdView {
     pub fn new(now: time::OffsetDateTime, row: &CachedCallerId) -> Self {
         let when = |t: &Option<String>| t.as_deref().and_then(|t| When::from_stored(now, t));
         let display = if row.display.is_empty() {
-            PhoneNumber::from_e164(&row.phone_number)
-                .map_or_else(|_| row.phone_number.clone(), |n| n.international())
+            row.phone_number.international()
         } else {
             row.display.clone()
         };
         Self {
             display,
-            digits: row.phone_number.trim_start_matches('+').to_owned(),
-            e164: row.phone_number.clone(),
+            digits: row.phone_number.digits().to_owned(),
+            e164: row.phone_number.as_str().to_owned(),
             alias: row.alias.clone(),
             country: row.country.clone(),
             subaccount: row.subaccount.clone(),
