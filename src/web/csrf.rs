@@ -219,14 +219,7 @@ fn check_same_origin(headers: &HeaderMap, https: bool) -> Result<(), AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
+    use crate::web::test_headers as headers;
 
     #[test]
     fn same_origin_is_judged_by_fetch_metadata_then_scheme_host_and_port() {

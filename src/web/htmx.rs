@@ -74,14 +74,7 @@ pub fn varies(mut response: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
+    use crate::web::test_headers as headers;
 
     #[test]
     fn htmx_wants_a_fragment_only_for_its_target_and_never_on_history_restore() {

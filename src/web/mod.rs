@@ -133,3 +133,13 @@ pub fn router<S: SessionStore + Clone>(
         .layer(from_fn(middleware::set_aside_client_request_id))
         .with_state(state)
 }
+
+/// Request headers from pairs, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_headers(pairs: &[(&'static str, &'static str)]) -> axum::http::HeaderMap {
+    let mut headers = axum::http::HeaderMap::new();
+    for (name, value) in pairs {
+        headers.insert(*name, axum::http::HeaderValue::from_static(value));
+    }
+    headers
+}

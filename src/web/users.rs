@@ -232,17 +232,7 @@ pub async fn disable(
     ClientMeta(meta): ClientMeta,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
-    me.require(Permission::ManageUsers)?;
-    match state.accounts.set_disabled(&who(&me, meta), id, true).await {
-        Ok(user) => {
-            done(
-                &me,
-                format!("{} was disabled and signed out everywhere.", user.username),
-            )
-            .await
-        }
-        Err(e) => refused(&me, e).await,
-    }
+    set_disabled(&state, &me, meta, id, true).await
 }
 
 /// `POST /users/{id}/enable`
@@ -252,13 +242,27 @@ pub async fn enable(
     ClientMeta(meta): ClientMeta,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
+    set_disabled(&state, &me, meta, id, false).await
+}
+
+async fn set_disabled(
+    state: &AppState,
+    me: &CurrentUser,
+    meta: RequestMeta,
+    id: i64,
+    disabled: bool,
+) -> Result<Response, AppError> {
     me.require(Permission::ManageUsers)?;
     match state
         .accounts
-        .set_disabled(&who(&me, meta), id, false)
+        .set_disabled(&who(me, meta), id, disabled)
         .await
     {
-        Ok(user) => done(&me, format!("{} can sign in again.", user.username)).await,
-        Err(e) => refused(&me, e).await,
+        Ok(user) if disabled => {
+            let text = format!("{} was disabled and signed out everywhere.", user.username);
+            done(me, text).await
+        }
+        Ok(user) => done(me, format!("{} can sign in again.", user.username)).await,
+        Err(e) => refused(me, e).await,
     }
 }
