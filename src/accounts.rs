@@ -15,7 +15,7 @@ use crate::{
     },
     clock::Clock,
     db::{
-        Db, timestamp,
+        Db, Timestamp,
         users::{self, User},
     },
     domain::{Password, Role, Username},
@@ -110,7 +110,7 @@ impl Accounts {
         let mut tx = self.db.writer.begin().await?;
         let outcome = match user.filter(|u| right && !u.disabled) {
             Some(user) => {
-                users::record_sign_in(&mut tx, user.id, &timestamp(now)).await?;
+                users::record_sign_in(&mut tx, user.id, Timestamp::from(now)).await?;
                 throttle::succeeded(&mut tx, attempt, username).await?;
                 let actor = Actor::user(user.id, &user.username);
                 let event = Who::new(actor, meta.clone())
@@ -237,7 +237,7 @@ impl Accounts {
             &hash,
             Role::Admin,
             false,
-            &timestamp(now),
+            Timestamp::from(now),
         )
         .await?
         .ok_or_else(|| AccountError::NameTaken(username.clone()))?;
@@ -270,9 +270,16 @@ impl Accounts {
         let hash = password::hash(password).await?;
         let now = self.now();
         let mut tx = self.db.writer.begin().await?;
-        let id = users::insert(&mut tx, username, &hash, role, temporary, &timestamp(now))
-            .await?
-            .ok_or_else(|| AccountError::NameTaken(username.clone()))?;
+        let id = users::insert(
+            &mut tx,
+            username,
+            &hash,
+            role,
+            temporary,
+            Timestamp::from(now),
+        )
+        .await?
+        .ok_or_else(|| AccountError::NameTaken(username.clone()))?;
         append_created(&mut tx, now, who, username, role).await?;
         let user = users::by_id(&mut *tx, id)
             .await?

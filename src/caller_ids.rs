@@ -10,9 +10,8 @@ use crate::{
     audit::{self, Action, Attempt, Who},
     clock::Clock,
     db::{
-        Db,
+        Db, Timestamp,
         caller_ids::{self, CachedCallerId},
-        timestamp,
     },
     domain::{Alias, PhoneNumber},
     plivo::{PlivoClient, PlivoError, Update},
@@ -98,7 +97,7 @@ impl CallerIds {
                     number.as_str(),
                     alias.as_str(),
                     subaccount,
-                    &timestamp(now),
+                    Timestamp::from(now),
                 )
                 .await?;
                 let done = attempt.succeeded(request, updated.api_id.as_deref(), json!({}));
@@ -131,7 +130,7 @@ impl CallerIds {
             Ok(()) => {
                 let now = self.clock.now();
                 let mut tx = self.db.writer.begin().await?;
-                caller_ids::mark_removed(&mut tx, number.as_str(), &timestamp(now)).await?;
+                caller_ids::mark_removed(&mut tx, number.as_str(), Timestamp::from(now)).await?;
                 audit::append(&mut tx, now, attempt.succeeded(request, None, json!({}))).await?;
                 tx.commit().await?;
                 Ok(Ok(row))

@@ -4,7 +4,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 use time::OffsetDateTime;
 
 use super::{EVENT_COLUMNS, StoredEvent};
-use crate::db::timestamp;
+use crate::db::Timestamp;
 
 /// Whose events: a person by their user id, or one of the actors that are not people
 /// (`system`, `anonymous`, `command line`), which have no id. Never a person by name: a name
@@ -43,7 +43,7 @@ pub async fn id_range(
             let first: Option<i64> = sqlx::query_scalar(
                 "SELECT id FROM audit_events WHERE occurred_at >= ? ORDER BY occurred_at, id LIMIT 1",
             )
-            .bind(timestamp(since))
+            .bind(Timestamp::from(since))
             .fetch_optional(&mut *conn)
             .await?;
             match first {
@@ -58,7 +58,7 @@ pub async fn id_range(
             let last: Option<i64> = sqlx::query_scalar(
                 "SELECT id FROM audit_events WHERE occurred_at < ? ORDER BY occurred_at DESC, id DESC LIMIT 1",
             )
-            .bind(timestamp(until))
+            .bind(Timestamp::from(until))
             .fetch_optional(&mut *conn)
             .await?;
             match last {
@@ -180,8 +180,8 @@ pub async fn unanswered(
                            WHERE json_extract(o.details, '$.request') = r.id)
          ORDER BY r.id"
     ))
-    .bind(timestamp(since))
-    .bind(timestamp(before))
+    .bind(Timestamp::from(since))
+    .bind(Timestamp::from(before))
     .fetch_all(pool)
     .await
 }

@@ -12,7 +12,7 @@
 use sqlx::SqliteConnection;
 use time::{Duration, OffsetDateTime};
 
-use crate::db::{parse_timestamp, timestamp};
+use crate::db::Timestamp;
 
 pub const WINDOW: Duration = Duration::minutes(15);
 pub const PER_USERNAME: i64 = 5;
@@ -94,9 +94,9 @@ pub async fn claim(
     client_ip: &str,
     now: OffsetDateTime,
 ) -> sqlx::Result<Claim> {
-    let since = timestamp(now - WINDOW);
+    let since = Timestamp::from(now - WINDOW);
     sqlx::query("DELETE FROM sign_in_attempts WHERE at <= ?")
-        .bind(&since)
+        .bind(since)
         .execute(&mut *conn)
         .await?;
     // The failure that has to age out of the window before another attempt is allowed: the
@@ -110,21 +110,20 @@ pub async fn claim(
                 limit - 1
             )
         };
-        let by_name: Option<String> = sqlx::query_scalar(&nth("username", PER_USERNAME))
+        let by_name: Option<Timestamp> = sqlx::query_scalar(&nth("username", PER_USERNAME))
             .bind(username)
-            .bind(&since)
+            .bind(since)
             .fetch_optional(&mut *conn)
             .await?;
-        let by_address: Option<String> = sqlx::query_scalar(&nth("client_ip", PER_ADDRESS))
+        let by_address: Option<Timestamp> = sqlx::query_scalar(&nth("client_ip", PER_ADDRESS))
             .bind(client_ip)
-            .bind(&since)
+            .bind(since)
             .fetch_optional(&mut *conn)
             .await?;
         let wait = [by_name, by_address]
             .into_iter()
             .flatten()
-            .filter_map(|at| parse_timestamp(&at))
-            .map(|at| at + WINDOW - now)
+            .map(|at| at.time() + WINDOW - now)
             .max();
         if let Some(wait) = wait {
             return Ok(if states == "'failed'" {
@@ -141,7 +140,7 @@ pub async fn claim(
     )
     .bind(username)
     .bind(client_ip)
-    .bind(timestamp(now))
+    .bind(Timestamp::from(now))
     .fetch_one(&mut *conn)
     .await?;
     Ok(Claim::Granted(Attempt(id)))

@@ -111,7 +111,8 @@ pub async fn run(database: &Path, command: UserCommand) -> Result<String, CliErr
                     u.username,
                     u.role().as_str(),
                     if u.disabled { "disabled" } else { "active" },
-                    u.last_sign_in_at.as_deref().unwrap_or("never")
+                    u.last_sign_in_at
+                        .map_or_else(|| "never".to_owned(), |t| t.to_string())
                 ));
             }
             Ok(out)

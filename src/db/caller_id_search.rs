@@ -359,7 +359,7 @@ mod tests {
             };
             rows.push((number, fields));
         }
-        let now = "2026-11-26T00:00:00.000000Z";
+        let now = crate::db::Timestamp::parse("2026-11-26T00:00:00.000000Z").unwrap();
         let mut w = db.writer.acquire().await.unwrap();
         upsert_many(&mut w, &rows, now).await.unwrap();
         for (number, _) in rows.iter().step_by(7) {

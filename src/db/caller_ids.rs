@@ -3,6 +3,7 @@
 
 use sqlx::{FromRow, QueryBuilder, SqliteConnection};
 
+use super::Timestamp;
 use crate::domain::PhoneNumber;
 
 /// A cached caller ID.
@@ -13,15 +14,15 @@ pub struct CachedCallerId {
     pub country: String,
     pub subaccount: String,
     pub verification_uuid: Option<String>,
-    pub plivo_created_at: Option<String>,
-    pub plivo_modified_at: Option<String>,
-    pub first_seen_at: Option<String>,
-    pub last_seen_at: Option<String>,
-    pub removed_at: Option<String>,
+    pub plivo_created_at: Option<Timestamp>,
+    pub plivo_modified_at: Option<Timestamp>,
+    pub first_seen_at: Option<Timestamp>,
+    pub last_seen_at: Option<Timestamp>,
+    pub removed_at: Option<Timestamp>,
     pub verified_by_id: Option<i64>,
     pub verified_by_name: Option<String>,
-    pub verified_at: Option<String>,
-    pub updated_at: String,
+    pub verified_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
     /// "+1 202-555-0143"; empty for rows written before it was stored.
     pub display: String,
 }
@@ -56,8 +57,8 @@ pub struct PlivoFields {
     pub country: String,
     pub subaccount: String,
     pub verification_uuid: Option<String>,
-    pub plivo_created_at: Option<String>,
-    pub plivo_modified_at: Option<String>,
+    pub plivo_created_at: Option<Timestamp>,
+    pub plivo_modified_at: Option<Timestamp>,
 }
 
 /// Adds a caller ID first seen at Plivo (by a sync), or brings back a removed one.
@@ -65,7 +66,7 @@ pub async fn upsert_seen(
     conn: &mut SqliteConnection,
     number: &PhoneNumber,
     fields: &PlivoFields,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<()> {
     upsert_many(conn, &[(number.clone(), fields.clone())], now).await
 }
@@ -74,7 +75,7 @@ pub async fn upsert_seen(
 pub async fn upsert_many(
     conn: &mut SqliteConnection,
     rows: &[(PhoneNumber, PlivoFields)],
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<()> {
     for batch in rows.chunks(500) {
         let mut upsert = QueryBuilder::new(
@@ -91,8 +92,8 @@ pub async fn upsert_many(
                 .push_bind(fields.country.clone())
                 .push_bind(fields.subaccount.clone())
                 .push_bind(fields.verification_uuid.clone())
-                .push_bind(fields.plivo_created_at.clone())
-                .push_bind(fields.plivo_modified_at.clone())
+                .push_bind(fields.plivo_created_at)
+                .push_bind(fields.plivo_modified_at)
                 .push_bind(now.to_owned())
                 .push_bind(now.to_owned())
                 .push_bind(now.to_owned())
@@ -121,7 +122,7 @@ pub async fn record_verified(
     fields: &PlivoFields,
     by_id: i64,
     by_name: &str,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<()> {
     upsert_seen(conn, number, fields, now).await?;
     sqlx::query(
@@ -143,7 +144,7 @@ pub async fn update_fields(
     number: &str,
     alias: &str,
     subaccount: &str,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE caller_ids SET alias = ?, alias_folded = ?, subaccount = ?, updated_at = ?
@@ -163,7 +164,7 @@ pub async fn update_fields(
 pub async fn mark_removed(
     conn: &mut SqliteConnection,
     number: &str,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query("UPDATE caller_ids SET removed_at = ?, updated_at = ? WHERE phone_number = ?")
         .bind(now)
@@ -175,7 +176,7 @@ pub async fn mark_removed(
 }
 
 /// Notes that a sync saw these (current) numbers.
-pub async fn mark_seen(conn: &mut SqliteConnection, now: &str) -> sqlx::Result<()> {
+pub async fn mark_seen(conn: &mut SqliteConnection, now: Timestamp) -> sqlx::Result<()> {
     sqlx::query("UPDATE caller_ids SET last_seen_at = ? WHERE removed_at IS NULL")
         .bind(now)
         .execute(conn)

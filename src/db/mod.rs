@@ -9,9 +9,12 @@
 pub mod caller_id_search;
 pub mod caller_ids;
 pub mod sync_runs;
+mod timestamp;
 mod types;
 pub mod users;
 pub mod verifications;
+
+pub use timestamp::{Timestamp, parse_timestamp, timestamp};
 
 use sqlx::{
     SqlitePool,
@@ -159,61 +162,5 @@ impl Db {
             .fetch_one(&self.reader)
             .await
             .is_ok()
-    }
-}
-
-/// Formats a time the way every table stores it: UTC, RFC 3339, microseconds.
-/// Formatted by hand: pages print one per event or row, and `time`'s general formatter was a
-/// tenth of the audit page's work.
-pub fn timestamp(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    )
-}
-
-/// Reads a stored timestamp back.
-pub fn parse_timestamp(s: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use time::macros::datetime;
-
-    #[test]
-    fn timestamps_are_utc_with_microseconds_and_round_trip() {
-        let t = datetime!(2026-11-26 01:02:03.123456789 +02:00);
-        let s = timestamp(t);
-        assert_eq!(s, "2026-11-25T23:02:03.123456Z");
-        assert_eq!(
-            parse_timestamp(&s).unwrap(),
-            datetime!(2026-11-25 23:02:03.123456 UTC)
-        );
-    }
-
-    proptest::proptest! {
-        /// Stored times are compared as text in SQL, so the hand-written format must match the
-        /// one every existing row was written with.
-        #[test]
-        fn timestamps_match_the_format_rows_were_written_with(
-            seconds in 0_i64..7_258_118_400, nanos in 0_u32..1_000_000_000, offset in -43_200_i32..43_200
-        ) {
-            let t = time::OffsetDateTime::from_unix_timestamp(seconds).unwrap()
-                .replace_nanosecond(nanos).unwrap()
-                .to_offset(time::UtcOffset::from_whole_seconds(offset).unwrap());
-            let written = t.to_offset(time::UtcOffset::UTC).format(time::macros::format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-            )).unwrap();
-            proptest::prop_assert_eq!(timestamp(t), written);
-        }
     }
 }

@@ -4,7 +4,7 @@
 
 use sqlx::{FromRow, SqliteConnection, SqliteExecutor, SqlitePool};
 
-use super::caller_id_search::CURRENT_COUNT;
+use super::{Timestamp, caller_id_search::CURRENT_COUNT};
 
 /// What started a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,9 +64,9 @@ pub struct SyncRun {
     pub id: i64,
     pub trigger: Trigger,
     pub started_by: String,
-    pub started_at: String,
-    pub heartbeat_at: String,
-    pub finished_at: Option<String>,
+    pub started_at: Timestamp,
+    pub heartbeat_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     pub status: SyncRunStatus,
     pub pages_done: i64,
     pub pages_total: Option<i64>,
@@ -86,7 +86,7 @@ pub async fn claim(
     pool: &SqlitePool,
     trigger: Trigger,
     started_by: &str,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<Option<i64>> {
     let result = sqlx::query(
         "INSERT INTO sync_runs (trigger, started_by, started_at, heartbeat_at, status)
@@ -106,7 +106,11 @@ pub async fn claim(
 }
 
 /// Fails running rows whose heartbeat stopped before `stale_before` (the process died).
-pub async fn abandon_stale(pool: &SqlitePool, stale_before: &str, now: &str) -> sqlx::Result<u64> {
+pub async fn abandon_stale(
+    pool: &SqlitePool,
+    stale_before: Timestamp,
+    now: Timestamp,
+) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "UPDATE sync_runs SET status = 'failed', finished_at = ?,
              error = 'callerdesk stopped during the run, so it did not finish. Nothing was changed.'
@@ -125,7 +129,7 @@ pub async fn progress(
     id: i64,
     done: i64,
     total: i64,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE sync_runs SET pages_done = ?, pages_total = ?, heartbeat_at = ? WHERE id = ?",
@@ -153,7 +157,7 @@ pub async fn succeed(
     conn: &mut SqliteConnection,
     id: i64,
     counts: &Counts,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE sync_runs SET status = 'succeeded', finished_at = ?, heartbeat_at = ?, seen = ?,
@@ -177,7 +181,7 @@ pub async fn fail(
     conn: &mut SqliteConnection,
     id: i64,
     error: &str,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE sync_runs SET status = 'failed', finished_at = ?, heartbeat_at = ?, error = ? WHERE id = ?",

@@ -2,6 +2,7 @@
 
 use sqlx::{FromRow, SqliteConnection, SqlitePool};
 
+use super::Timestamp;
 use crate::domain::{Role, Username};
 
 /// A row of `users`, without the password hash.
@@ -13,8 +14,8 @@ pub struct User {
     pub disabled: bool,
     pub must_change_password: bool,
     pub session_epoch: i64,
-    pub created_at: String,
-    pub last_sign_in_at: Option<String>,
+    pub created_at: Timestamp,
+    pub last_sign_in_at: Option<Timestamp>,
 }
 
 impl User {
@@ -74,7 +75,7 @@ pub async fn insert(
     password_hash: &str,
     role: Role,
     must_change_password: bool,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<Option<i64>> {
     let result = sqlx::query(
         "INSERT INTO users (username, password_hash, role, must_change_password, created_at)
@@ -142,7 +143,11 @@ pub async fn set_disabled(
     Ok(())
 }
 
-pub async fn record_sign_in(conn: &mut SqliteConnection, id: i64, now: &str) -> sqlx::Result<()> {
+pub async fn record_sign_in(
+    conn: &mut SqliteConnection,
+    id: i64,
+    now: Timestamp,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET last_sign_in_at = ? WHERE id = ?")
         .bind(now)
         .bind(id)

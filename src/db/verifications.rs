@@ -2,6 +2,7 @@
 
 use sqlx::{FromRow, SqliteConnection};
 
+use super::Timestamp;
 use crate::domain::{Channel, PhoneNumber, VerificationStatus};
 
 /// A verification as stored.
@@ -15,17 +16,17 @@ pub struct Verification {
     pub plivo_uuid: Option<String>,
     pub started_by_id: i64,
     pub started_by_name: String,
-    pub started_at: String,
-    pub expires_at: String,
-    pub last_sent_at: Option<String>,
+    pub started_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub last_sent_at: Option<Timestamp>,
     pub wrong_attempts: i64,
     pub status: VerificationStatus,
     pub failure: Option<String>,
     pub completed_by_id: Option<i64>,
     pub completed_by_name: Option<String>,
-    pub completed_at: Option<String>,
+    pub completed_at: Option<Timestamp>,
     /// When the code being checked at Plivo was sent there; `None` when none is.
-    pub code_checking_since: Option<String>,
+    pub code_checking_since: Option<Timestamp>,
 }
 
 const COLUMNS: &str = "id, phone_number, alias, channel, subaccount, plivo_uuid, started_by_id, \
@@ -42,8 +43,8 @@ pub struct NewVerification<'a> {
     pub subaccount: &'a str,
     pub started_by_id: i64,
     pub started_by_name: &'a str,
-    pub started_at: &'a str,
-    pub expires_at: &'a str,
+    pub started_at: Timestamp,
+    pub expires_at: Timestamp,
 }
 
 pub async fn insert(conn: &mut SqliteConnection, v: &NewVerification<'_>) -> sqlx::Result<()> {
@@ -80,7 +81,7 @@ pub async fn by_id(
 /// Pending verifications not yet past their expiry, oldest first.
 pub async fn pending(
     db: impl sqlx::SqliteExecutor<'_>,
-    now: &str,
+    now: Timestamp,
 ) -> sqlx::Result<Vec<Verification>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM verifications WHERE status = ? AND expires_at > ? ORDER BY started_at"
@@ -92,7 +93,10 @@ pub async fn pending(
 }
 
 /// Pending verifications already past their expiry.
-pub async fn overdue(conn: &mut SqliteConnection, now: &str) -> sqlx::Result<Vec<Verification>> {
+pub async fn overdue(
+    conn: &mut SqliteConnection,
+    now: Timestamp,
+) -> sqlx::Result<Vec<Verification>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM verifications WHERE status = ? AND expires_at <= ?"
     ))
@@ -108,8 +112,8 @@ pub async fn sent(
     id: &str,
     plivo_uuid: &str,
     channel: Channel,
-    sent_at: &str,
-    expires_at: &str,
+    sent_at: Timestamp,
+    expires_at: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE verifications SET plivo_uuid = ?, channel = ?, last_sent_at = ?, expires_at = ?
@@ -134,7 +138,7 @@ pub async fn finish(
     status: VerificationStatus,
     failure: Option<&str>,
     by: Option<(i64, &str)>,
-    at: &str,
+    at: Timestamp,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE verifications SET status = ?, failure = ?, completed_by_id = ?, completed_by_name = ?,
@@ -159,8 +163,8 @@ pub async fn finish(
 pub async fn claim_code_check(
     conn: &mut SqliteConnection,
     id: &str,
-    now: &str,
-    stale_before: &str,
+    now: Timestamp,
+    stale_before: Timestamp,
     max_wrong: i64,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
@@ -218,7 +222,7 @@ pub async fn record_send(
     phone_number: &PhoneNumber,
     user_id: i64,
     channel: Channel,
-    at: &str,
+    at: Timestamp,
 ) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO verification_sends (verification_id, phone_number, user_id, channel, sent_at)
@@ -246,8 +250,8 @@ pub async fn forget_send(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<(
 pub async fn sends_for_number(
     conn: &mut SqliteConnection,
     number: &PhoneNumber,
-    since: &str,
-) -> sqlx::Result<Vec<String>> {
+    since: Timestamp,
+) -> sqlx::Result<Vec<Timestamp>> {
     sqlx::query_scalar("SELECT sent_at FROM verification_sends WHERE phone_number = ? AND sent_at > ? ORDER BY sent_at")
         .bind(number)
         .bind(since)
@@ -259,8 +263,8 @@ pub async fn sends_for_number(
 pub async fn sends_by_user(
     conn: &mut SqliteConnection,
     user_id: i64,
-    since: &str,
-) -> sqlx::Result<Vec<String>> {
+    since: Timestamp,
+) -> sqlx::Result<Vec<Timestamp>> {
     sqlx::query_scalar(
         "SELECT sent_at FROM verification_sends WHERE user_id = ? AND sent_at > ? ORDER BY sent_at",
     )

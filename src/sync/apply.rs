@@ -9,8 +9,8 @@ use super::Counts;
 use crate::{
     audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta},
     db::{
+        Timestamp,
         caller_ids::{self, CachedCallerId, PlivoFields},
-        parse_timestamp, timestamp,
     },
     domain::PhoneNumber,
     plivo::CallerId,
@@ -22,8 +22,8 @@ fn fields(c: &CallerId) -> PlivoFields {
         country: c.country.clone().unwrap_or_default(),
         subaccount: c.subaccount.clone().unwrap_or_default(),
         verification_uuid: c.verification_uuid.clone(),
-        plivo_created_at: c.created_at.map(timestamp),
-        plivo_modified_at: c.modified_at.map(timestamp),
+        plivo_created_at: c.created_at.map(Timestamp::from),
+        plivo_modified_at: c.modified_at.map(Timestamp::from),
     }
 }
 
@@ -61,14 +61,13 @@ pub async fn apply(
     run_started: OffsetDateTime,
     now: OffsetDateTime,
 ) -> sqlx::Result<Counts> {
-    let stamp = timestamp(now);
+    let stamp = Timestamp::from(now);
     let cached: HashMap<String, CachedCallerId> = caller_ids::all(&mut *conn)
         .await?
         .into_iter()
         .map(|row| (row.phone_number.as_str().to_owned(), row))
         .collect();
-    let changed_since_start =
-        |row: &CachedCallerId| parse_timestamp(&row.updated_at).is_some_and(|t| t >= run_started);
+    let changed_since_start = |row: &CachedCallerId| row.updated_at.time() >= run_started;
     let mut counts = Counts::default();
     let mut listed = HashSet::new();
     // Collected, then written in a few large statements rather than two per row.
@@ -124,14 +123,14 @@ pub async fn apply(
             }
         }
     }
-    caller_ids::upsert_many(conn, &upserts, &stamp).await?;
+    caller_ids::upsert_many(conn, &upserts, stamp).await?;
 
     for row in cached.values() {
         if row.removed_at.is_none()
             && !listed.contains(row.phone_number.as_str())
             && !changed_since_start(row)
         {
-            caller_ids::mark_removed(conn, row.phone_number.as_str(), &stamp).await?;
+            caller_ids::mark_removed(conn, row.phone_number.as_str(), stamp).await?;
             events.push(event(
                 Action::CallerIdRemovedAtPlivo,
                 row.phone_number.as_str(),
@@ -141,6 +140,6 @@ pub async fn apply(
         }
     }
     audit::append_many(conn, now, events).await?;
-    caller_ids::mark_seen(conn, &stamp).await?;
+    caller_ids::mark_seen(conn, stamp).await?;
     Ok(counts)
 }

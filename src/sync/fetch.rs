@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::Syncer;
 use crate::{
-    db::{sync_runs, timestamp},
+    db::{Timestamp, sync_runs},
     plivo::{CallerId, ListPage, ListQuery, PlivoError},
 };
 
@@ -75,11 +75,11 @@ pub async fn listing(syncer: &Syncer, run_id: i64) -> Result<Vec<CallerId>, List
     }
     let heartbeat = |done: u64| {
         let db = syncer.db.writer.clone();
-        let now = timestamp(syncer.clock.now());
+        let now = Timestamp::from(syncer.clock.now());
         async move {
             let done = i64::try_from(done).unwrap_or(i64::MAX);
             let total = i64::try_from(pages).unwrap_or(i64::MAX);
-            if let Err(e) = sync_runs::progress(&db, run_id, done, total, &now).await {
+            if let Err(e) = sync_runs::progress(&db, run_id, done, total, now).await {
                 tracing::warn!(error = %e, "could not record sync progress");
             }
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::{
     audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta},
     clock::Clock,
-    db::{Db, parse_timestamp, sync_runs, timestamp},
+    db::{Db, Timestamp, sync_runs},
     plivo::PlivoClient,
 };
 pub use sync_runs::{Counts, Trigger};
@@ -84,11 +84,11 @@ impl Syncer {
         let now = self.clock.now();
         sync_runs::abandon_stale(
             &self.db.writer,
-            &timestamp(now - STALE_AFTER),
-            &timestamp(now),
+            Timestamp::from(now - STALE_AFTER),
+            Timestamp::from(now),
         )
         .await?;
-        match sync_runs::claim(&self.db.writer, trigger, &actor.name, &timestamp(now)).await? {
+        match sync_runs::claim(&self.db.writer, trigger, &actor.name, Timestamp::from(now)).await? {
             Some(run_id) => Ok(Claimed {
                 run_id,
                 started_at: now,
@@ -100,18 +100,15 @@ impl Syncer {
                     started_by: running
                         .as_ref()
                         .map_or_else(|| "someone".into(), |r| r.started_by.clone()),
-                    started_at: running
-                        .as_ref()
-                        .and_then(|r| parse_timestamp(&r.started_at))
-                        .map_or_else(
-                            || "a moment ago".into(),
-                            |t| {
-                                t.format(time::macros::format_description!(
-                                    "[hour]:[minute]:[second] UTC"
-                                ))
-                                .unwrap_or_default()
-                            },
-                        ),
+                    started_at: running.as_ref().map(|r| r.started_at.time()).map_or_else(
+                        || "a moment ago".into(),
+                        |t| {
+                            t.format(time::macros::format_description!(
+                                "[hour]:[minute]:[second] UTC"
+                            ))
+                            .unwrap_or_default()
+                        },
+                    ),
                 })
             }
         }
@@ -138,7 +135,7 @@ impl Syncer {
                 if settled > 0 {
                     tracing::info!(settled, "settled requests that had no recorded outcome");
                 }
-                sync_runs::succeed(&mut tx, claimed.run_id, &counts, &timestamp(now)).await?;
+                sync_runs::succeed(&mut tx, claimed.run_id, &counts, Timestamp::from(now)).await?;
                 audit::append(
                     &mut tx,
                     now,
@@ -158,7 +155,13 @@ impl Syncer {
                 })
             }
             Err(failure) => {
-                sync_runs::fail(&mut tx, claimed.run_id, &failure.reason, &timestamp(now)).await?;
+                sync_runs::fail(
+                    &mut tx,
+                    claimed.run_id,
+                    &failure.reason,
+                    Timestamp::from(now),
+                )
+                .await?;
                 audit::append(
                     &mut tx,
                     now,

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::{
     audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta, StoredEvent, query},
-    db::{Db, timestamp, verifications},
+    db::{Db, Timestamp, verifications},
     domain::VerificationStatus,
     plivo::CallerId,
 };
@@ -87,7 +87,7 @@ pub async fn settle(
                 .await?
                 .filter(|v| v.status.is_pending());
             if let Some(v) = pending {
-                let stamp = timestamp(now);
+                let stamp = Timestamp::from(now);
                 if succeeded {
                     verifications::finish(
                         conn,
@@ -95,7 +95,7 @@ pub async fn settle(
                         VerificationStatus::Verified,
                         None,
                         None,
-                        &stamp,
+                        stamp,
                     )
                     .await?;
                 } else if v.plivo_uuid.is_none() {
@@ -106,7 +106,7 @@ pub async fn settle(
                         VerificationStatus::Failed,
                         Some(why),
                         None,
-                        &stamp,
+                        stamp,
                     )
                     .await?;
                 }

@@ -11,8 +11,8 @@ use crate::{
     Result,
     audit::{self, Action, Attempt, Outcome, Requested},
     db::{
+        Timestamp,
         caller_ids::{self, PlivoFields},
-        timestamp,
         verifications::{self, Verification},
     },
     domain::VerificationStatus,
@@ -46,8 +46,8 @@ impl Verifier {
         let claimed = verifications::claim_code_check(
             &mut tx,
             id,
-            &timestamp(now),
-            &timestamp(now - CHECK_GIVEN_UP_AFTER),
+            Timestamp::from(now),
+            Timestamp::from(now - CHECK_GIVEN_UP_AFTER),
             MAX_WRONG_CODES,
         )
         .await?;
@@ -109,7 +109,7 @@ impl Verifier {
                     VerificationStatus::Verified,
                     None,
                     Some((person.id, &person.name)),
-                    &timestamp(now),
+                    Timestamp::from(now),
                 )
                 .await?;
                 // Plivo says the number is verified: the cache says so, whatever became of
@@ -163,7 +163,7 @@ impl Verifier {
                             VerificationStatus::Failed,
                             Some(why),
                             None,
-                            &timestamp(now),
+                            Timestamp::from(now),
                         )
                         .await?;
                         CodeOutcome::Locked
@@ -209,8 +209,8 @@ impl Verifier {
                 .verification_uuid
                 .clone()
                 .or_else(|| v.plivo_uuid.clone()),
-            plivo_created_at: verified.created_at.map(timestamp),
-            plivo_modified_at: verified.created_at.map(timestamp),
+            plivo_created_at: verified.created_at.map(Timestamp::from),
+            plivo_modified_at: verified.created_at.map(Timestamp::from),
         };
         caller_ids::record_verified(
             tx,
@@ -218,7 +218,7 @@ impl Verifier {
             &fields,
             person.id,
             &person.name,
-            &timestamp(now),
+            Timestamp::from(now),
         )
         .await?;
         Ok(fields)

@@ -8,7 +8,7 @@ use sqlx::SqliteConnection;
 
 use crate::{
     Result,
-    db::{parse_timestamp, timestamp, verifications},
+    db::{Timestamp, parse_timestamp, verifications},
     domain::{Channel, PhoneNumber},
 };
 
@@ -109,7 +109,7 @@ impl Limits {
         }
         let day = time::Duration::DAY;
         let sends =
-            verifications::sends_for_number(&mut *conn, number, &timestamp(now - day)).await?;
+            verifications::sends_for_number(&mut *conn, number, Timestamp::from(now - day)).await?;
         if let Some(oldest) = over(&sends, self.per_number_per_day) {
             return Ok(Err(Limited {
                 wait: until(now, oldest + day),
@@ -121,7 +121,7 @@ impl Limits {
         }
         let hour = time::Duration::HOUR;
         let sends =
-            verifications::sends_by_user(&mut *conn, user_id, &timestamp(now - hour)).await?;
+            verifications::sends_by_user(&mut *conn, user_id, Timestamp::from(now - hour)).await?;
         if let Some(oldest) = over(&sends, self.per_person_per_hour) {
             return Ok(Err(Limited {
                 wait: until(now, oldest + hour),
@@ -132,7 +132,8 @@ impl Limits {
             }));
         }
         let slot =
-            verifications::record_send(conn, id, number, user_id, channel, &timestamp(now)).await?;
+            verifications::record_send(conn, id, number, user_id, channel, Timestamp::from(now))
+                .await?;
         Ok(Ok(SendClaim(slot)))
     }
 
@@ -144,14 +145,12 @@ impl Limits {
 
 /// With `limit` or more sends in the window (oldest first), the send that has to age out
 /// before another is allowed.
-fn over(sends: &[String], limit: u32) -> Option<OffsetDateTime> {
+fn over(sends: &[Timestamp], limit: u32) -> Option<OffsetDateTime> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     if sends.len() < limit {
         return None;
     }
-    sends
-        .get(sends.len() - limit)
-        .and_then(|s| parse_timestamp(s))
+    sends.get(sends.len() - limit).map(|s| s.time())
 }
 
 #[cfg(test)]
@@ -171,8 +170,8 @@ mod tests {
 
     #[test]
     fn the_oldest_send_that_must_age_out_is_found() {
-        let sends: Vec<String> = (0..5)
-            .map(|i| format!("2026-11-26T0{i}:00:00.000000Z"))
+        let sends: Vec<Timestamp> = (0..5)
+            .map(|i| Timestamp::parse(&format!("2026-11-26T0{i}:00:00.000000Z")).unwrap())
             .collect();
         assert_eq!(over(&sends, 6), None);
         assert_eq!(

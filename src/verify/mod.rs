@@ -18,7 +18,7 @@ use crate::{
     audit::{self, Action, Actor, Attempt, NewEvent, Outcome, RequestMeta, Who},
     clock::Clock,
     db::{
-        Db, parse_timestamp, timestamp,
+        Db, Timestamp,
         verifications::{self, Verification},
     },
     domain::{Alias, PhoneNumber, VerificationStatus},
@@ -144,7 +144,7 @@ impl Verifier {
     pub async fn expire_overdue(&self) -> Result<usize> {
         let now = self.now();
         let mut tx = self.db.writer.begin().await?;
-        let overdue = verifications::overdue(&mut tx, &timestamp(now)).await?;
+        let overdue = verifications::overdue(&mut tx, Timestamp::from(now)).await?;
         for v in &overdue {
             expire(&mut tx, v, &Who::system(), now).await?;
         }
@@ -166,7 +166,7 @@ impl Verifier {
             VerificationStatus::Cancelled,
             None,
             Some((person.id, &person.name)),
-            &timestamp(now),
+            Timestamp::from(now),
         )
         .await?;
         if cancelled {
@@ -180,7 +180,7 @@ impl Verifier {
 
 /// Whether a verification's time is up.
 fn is_due(v: &Verification, now: OffsetDateTime) -> bool {
-    parse_timestamp(&v.expires_at).is_none_or(|t| t <= now)
+    v.expires_at.time() <= now
 }
 
 /// Ends a pending verification as expired, with its event (nothing if it was no longer pending).
@@ -196,7 +196,7 @@ async fn expire(
         VerificationStatus::Expired,
         None,
         None,
-        &timestamp(now),
+        Timestamp::from(now),
     )
     .await?
     {

@@ -13,7 +13,7 @@ use crate::{
     Result,
     audit::{Action, Attempt, Requested, append},
     db::{
-        timestamp,
+        Timestamp,
         verifications::{self, NewVerification, Verification},
     },
     domain::{PhoneNumber, VerificationStatus},
@@ -68,8 +68,8 @@ impl Verifier {
                 subaccount: &subaccount,
                 started_by_id: person.id,
                 started_by_name: &person.name,
-                started_at: &timestamp(now),
-                expires_at: &timestamp(now + CODE_LIFETIME),
+                started_at: Timestamp::from(now),
+                expires_at: Timestamp::from(now + CODE_LIFETIME),
             },
         )
         .await?;
@@ -206,8 +206,8 @@ impl Verifier {
                     send.id,
                     &started.verification_uuid,
                     send.channel,
-                    &timestamp(now),
-                    &timestamp(now + CODE_LIFETIME),
+                    Timestamp::from(now),
+                    Timestamp::from(now + CODE_LIFETIME),
                 )
                 .await?;
                 let done = send
@@ -234,7 +234,7 @@ impl Verifier {
                         VerificationStatus::Failed,
                         Some(&message),
                         None,
-                        &timestamp(now),
+                        Timestamp::from(now),
                     )
                     .await?;
                 }

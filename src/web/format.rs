@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::db::parse_timestamp;
+use crate::db::{Timestamp, parse_timestamp};
 
 /// "just now", "3 minutes ago", "in 12 minutes", "2 days ago".
 pub fn relative(now: OffsetDateTime, then: OffsetDateTime) -> String {
@@ -57,9 +57,15 @@ pub struct When {
 }
 
 impl When {
+    /// A time as stored (an audit event keeps its own text).
     pub fn from_stored(now: OffsetDateTime, stored: &str) -> Option<Self> {
         let t = parse_timestamp(stored)?;
         Some(Self::from_time(now, t))
+    }
+
+    /// A time read from a row.
+    pub fn of(now: OffsetDateTime, at: Timestamp) -> Self {
+        Self::from_time(now, at.time())
     }
 
     pub fn from_time(now: OffsetDateTime, at: OffsetDateTime) -> Self {

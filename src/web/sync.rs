@@ -88,27 +88,26 @@ pub async fn view(state: &AppState, db: impl SqliteExecutor<'_>) -> Result<SyncV
             pages_done: run.pages_done,
             pages_total: run.pages_total,
             started_by: run.started_by,
-            started: When::from_stored(now, &run.started_at),
+            started: Some(When::of(now, run.started_at)),
         });
     }
-    let last_success = succeeded.and_then(|run| {
-        let when = When::from_stored(now, run.finished_at.as_deref().unwrap_or(&run.started_at))?;
+    let last_success = succeeded.map(|run| {
+        let when = When::of(now, run.finished_at.unwrap_or(run.started_at));
         let n = thousands(current);
-        Some((
+        (
             when,
             format!("{n} caller ID{}", if current == 1 { "" } else { "s" }),
-        ))
+        )
     });
     let last_failure = last
         .filter(|run| run.status == sync_runs::SyncRunStatus::Failed)
-        .and_then(|run| {
-            let when =
-                When::from_stored(now, run.finished_at.as_deref().unwrap_or(&run.started_at))?;
-            Some((
+        .map(|run| {
+            let when = When::of(now, run.finished_at.unwrap_or(run.started_at));
+            (
                 when,
                 run.error
                     .unwrap_or_else(|| "It stopped for an unknown reason.".into()),
-            ))
+            )
         });
     Ok(SyncView::Idle {
         last_success,

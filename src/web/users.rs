@@ -50,8 +50,8 @@ pub struct AddForm {
 
 impl UsersPage {
     /// A stored time as "3 minutes ago", with the exact time for a tooltip.
-    fn when(&self, at: &str) -> Option<When> {
-        When::from_stored(self.now, at)
+    fn when(&self, at: &crate::db::Timestamp) -> When {
+        When::of(self.now, *at)
     }
 }
 

@@ -225,17 +225,15 @@ pub async fn show(
         let chrome = Chrome::for_user(&state, &me, Nav::CallerIds).await?;
         let (countries, subaccounts) = caller_id_search::facets(&mut *db).await?;
         let now = state.clock.now();
-        let pending = verifications::pending(&mut *db, &crate::db::timestamp(now))
+        let pending = verifications::pending(&mut *db, crate::db::Timestamp::from(now))
             .await?
             .into_iter()
-            .filter_map(|v| {
-                Some(PendingView {
-                    number: v.phone_number.international(),
-                    expires: When::from_stored(now, &v.expires_at)?,
-                    id: v.id,
-                    alias: v.alias,
-                    started_by: v.started_by_name,
-                })
+            .map(|v| PendingView {
+                number: v.phone_number.international(),
+                expires: When::of(now, v.expires_at),
+                id: v.id,
+                alias: v.alias,
+                started_by: v.started_by_name,
             })
             .collect();
         let sync = SyncStatus::load(&state, &mut *db, &me, chrome.csrf.clone()).await?;
@@ -250,6 +248,11 @@ pub async fn show(
         })
         .into_response())
     }
+}
+
+/// A time as stored, or nothing.
+fn time_text(at: Option<crate::db::Timestamp>) -> String {
+    at.map(|t| t.to_string()).unwrap_or_default()
 }
 
 /// `GET /caller-ids.csv`: the current filter's rows, all pages.
@@ -281,16 +284,23 @@ pub async fn export(
         ],
     )?;
     for row in &rows {
+        let times = [
+            row.verified_at,
+            row.plivo_created_at,
+            row.last_seen_at,
+            row.removed_at,
+        ]
+        .map(time_text);
         let fields = [
             row.phone_number.as_str(),
             &row.alias,
             &row.country,
             &row.subaccount,
             row.verified_by_name.as_deref().unwrap_or(""),
-            row.verified_at.as_deref().unwrap_or(""),
-            row.plivo_created_at.as_deref().unwrap_or(""),
-            row.last_seen_at.as_deref().unwrap_or(""),
-            row.removed_at.as_deref().unwrap_or(""),
+            &times[0],
+            &times[1],
+            &times[2],
+            &times[3],
         ]
         .map(spreadsheet::cell);
         write(&mut out, &fields.each_ref().map(|c| c.as_ref()))?;

@@ -4,7 +4,10 @@
 pub mod detail;
 pub mod list;
 
-use crate::{db::caller_ids::CachedCallerId, web::format::When};
+use crate::{
+    db::{Timestamp, caller_ids::CachedCallerId},
+    web::format::When,
+};
 
 /// A caller ID as the pages show it.
 #[derive(Debug, Clone)]
@@ -27,7 +30,7 @@ pub struct CallerIdView {
 
 impl CallerIdView {
     pub fn new(now: time::OffsetDateTime, row: &CachedCallerId) -> Self {
-        let when = |t: &Option<String>| t.as_deref().and_then(|t| When::from_stored(now, t));
+        let when = |t: &Option<Timestamp>| t.map(|t| When::of(now, t));
         let display = if row.display.is_empty() {
             row.phone_number.international()
         } else {

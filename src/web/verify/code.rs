@@ -11,10 +11,7 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    db::{
-        parse_timestamp,
-        verifications::{self, Verification},
-    },
+    db::verifications::{self, Verification},
     domain::Permission,
     plivo::Channel,
     verify::{CodeOutcome, MAX_WRONG_CODES, ResendOutcome},
@@ -60,7 +57,7 @@ async fn code_page(
     message: Option<String>,
 ) -> Result<CodePage, AppError> {
     let now = state.clock.now();
-    let expires_at = parse_timestamp(&v.expires_at);
+    let expires_at = v.expires_at.time();
     let sandbox_code = match (&state.sandbox, &v.plivo_uuid) {
         (Some(sandbox), Some(uuid)) if v.status.is_pending() => sandbox.code_for(uuid),
         _ => None,
@@ -78,9 +75,9 @@ async fn code_page(
         number_display: v.phone_number.international(),
         digits: v.phone_number.digits().to_owned(),
         channel_label: v.channel.label(),
-        started: When::from_stored(now, &v.started_at),
-        expires: expires_at.map(|t| When::from_time(now, t)),
-        seconds_left: expires_at.map_or(0, |t| (t - now).whole_seconds().max(0)),
+        started: Some(When::of(now, v.started_at)),
+        expires: Some(When::from_time(now, expires_at)),
+        seconds_left: (expires_at - now).whole_seconds().max(0),
         attempts_left: MAX_WRONG_CODES - v.wrong_attempts,
         can_act: me.role().can(Permission::Verify),
         sandbox_code,
