@@ -121,8 +121,9 @@ impl Verifier {
                 let status = if ended {
                     let status = verifications::by_id(&mut *tx, id)
                         .await?
-                        .map_or_else(|| "unknown".to_owned(), |now| now.status.to_string());
-                    details["verification_had_ended"] = json!(status);
+                        .map(|now| now.status);
+                    details["verification_had_ended"] =
+                        json!(status.map_or("unknown", VerificationStatus::as_str));
                     Some(status)
                 } else {
                     None

@@ -64,7 +64,8 @@ pub enum CodeOutcome {
     /// Plivo accepted the code, so the number is verified, but the verification had already
     /// ended (cancelled or expired while the code was being checked); it keeps that status.
     VerifiedAfterEnd {
-        status: String,
+        /// How it had ended, when its record could be read.
+        status: Option<VerificationStatus>,
     },
     /// Plivo said no; this many tries are left.
     WrongCode {

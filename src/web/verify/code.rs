@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::{
     db::verifications::{self, Verification},
-    domain::Permission,
+    domain::{Permission, VerificationStatus},
     plivo::Channel,
     verify::{CodeOutcome, MAX_WRONG_CODES, ResendOutcome},
     web::error::AppError,
@@ -175,7 +175,11 @@ pub async fn submit_code(
             None,
             Some(format!(
                 "Plivo accepted the code, so the number is now a verified caller ID. This verification had already ended ({}) while the code was being checked; the audit log records both.",
-                if status == "cancelled" { "someone cancelled it" } else { "it ran out of time" }
+                if status.is_some_and(VerificationStatus::is_cancelled) {
+                    "someone cancelled it"
+                } else {
+                    "it ran out of time"
+                }
             )),
         ),
         CodeOutcome::Busy => (
