@@ -15,6 +15,7 @@ use crate::{
     },
     domain::{Alias, PhoneNumber},
     plivo::{PlivoClient, PlivoError, Update},
+    sync::{self, apply::Seen},
 };
 
 /// Why a caller ID change could not be tried.
@@ -36,6 +37,18 @@ pub enum Edited {
     Unchanged,
     /// Plivo said no (or could not be asked); nothing changed.
     Refused(PlivoError),
+}
+
+/// What asking Plivo about one caller ID found.
+#[derive(Debug)]
+pub enum Refreshed {
+    /// Plivo has it; the cache now says what Plivo says (`changed`: people will see a
+    /// difference, recorded in the audit log).
+    AtPlivo { changed: bool },
+    /// Plivo answered 404: it is no longer a caller ID there, and the cache says so.
+    Gone,
+    /// Plivo could not be asked or did not answer clearly; nothing was changed.
+    Unknown(PlivoError),
 }
 
 /// The caller ID use cases, with what they need. Cheap to clone.
@@ -141,6 +154,50 @@ impl CallerIds {
                 Ok(Err(e))
             }
         }
+    }
+
+    /// Asks Plivo about one number (`GET VerifiedCallerId/{number}/`) and brings the cache in
+    /// line with the answer, recording what changed as the sync would, by `who`. Only a 404
+    /// from Plivo marks a number removed.
+    #[tracing::instrument(skip(self, who), fields(number = %number))]
+    pub async fn refresh(
+        &self,
+        who: &Who,
+        number: &PhoneNumber,
+    ) -> Result<Refreshed, CallerIdError> {
+        let answer = self.plivo.get(number).await;
+        let now = self.clock.now();
+        let mut tx = self.db.writer.begin().await?;
+        let row = caller_ids::by_number(&mut *tx, number.as_str()).await?;
+        let refreshed = match answer {
+            Ok(item) => {
+                let new = sync::apply::fields(&item);
+                let seen = Seen::of(row.as_ref(), &new);
+                let event = seen.event(who, number.as_str(), &new);
+                let changed = event.is_some();
+                if let Some(event) = event {
+                    audit::append(&mut tx, now, event).await?;
+                }
+                // Stored even when nothing people see changed: it was confirmed just now.
+                caller_ids::upsert_seen(&mut tx, number, &new, Timestamp::from(now)).await?;
+                Refreshed::AtPlivo { changed }
+            }
+            Err(PlivoError::Refused { status: 404, .. }) => {
+                if let Some(row) = row.filter(|r| r.removed_at.is_none()) {
+                    caller_ids::mark_removed(&mut tx, number.as_str(), Timestamp::from(now))
+                        .await?;
+                    let event = who
+                        .event(Action::CallerIdRemovedAtPlivo, audit::Outcome::Succeeded)
+                        .with_number(number.as_str())
+                        .with_details(json!({ "alias": row.alias }));
+                    audit::append(&mut tx, now, event).await?;
+                }
+                Refreshed::Gone
+            }
+            Err(e) => Refreshed::Unknown(e),
+        };
+        tx.commit().await?;
+        Ok(refreshed)
     }
 
     /// Commits the `requested` event before anything is sent to Plivo.

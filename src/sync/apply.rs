@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::Counts;
 use crate::{
-    audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta},
+    audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta, Who},
     db::{
         Timestamp,
         caller_ids::{self, CachedCallerId, PlivoFields},
@@ -16,7 +16,8 @@ use crate::{
     plivo::CallerId,
 };
 
-fn fields(c: &CallerId) -> PlivoFields {
+/// The cache's fields from what Plivo said about a caller ID.
+pub(crate) fn fields(c: &CallerId) -> PlivoFields {
     PlivoFields {
         alias: c.alias.clone().unwrap_or_default(),
         country: c.country.clone().unwrap_or_default(),
@@ -40,6 +41,60 @@ fn changes(old: &CachedCallerId, new: &PlivoFields) -> serde_json::Map<String, s
         }
     }
     map
+}
+
+/// What Plivo's word on one caller ID means for its cached row.
+pub(crate) enum Seen {
+    /// Not in the cache: added at Plivo outside callerdesk.
+    Added,
+    /// Marked removed, but Plivo has it again.
+    Restored,
+    /// Its name, subaccount or country changed at Plivo: `{"field": [old, new]}`.
+    Changed(serde_json::Map<String, serde_json::Value>),
+    /// Only fields people don't see changed (Plivo's uuid or times): stored quietly.
+    Refreshed,
+    /// The cache already says what Plivo says.
+    Same,
+}
+
+impl Seen {
+    /// Compares the cached row (if any) with Plivo's fields for it.
+    pub(crate) fn of(row: Option<&CachedCallerId>, new: &PlivoFields) -> Self {
+        let Some(row) = row else {
+            return Seen::Added;
+        };
+        if row.removed_at.is_some() {
+            return Seen::Restored;
+        }
+        let diff = changes(row, new);
+        if !diff.is_empty() {
+            Seen::Changed(diff)
+        } else if row.verification_uuid != new.verification_uuid
+            || row.plivo_created_at != new.plivo_created_at
+            || row.plivo_modified_at != new.plivo_modified_at
+        {
+            Seen::Refreshed
+        } else {
+            Seen::Same
+        }
+    }
+
+    /// The audit event it calls for (by `who`), if people should hear of it.
+    pub(crate) fn event(&self, who: &Who, number: &str, new: &PlivoFields) -> Option<NewEvent> {
+        let details =
+            json!({ "alias": new.alias, "subaccount": new.subaccount, "country": new.country });
+        let (action, details) = match self {
+            Seen::Added => (Action::CallerIdAddedAtPlivo, details),
+            Seen::Restored => (Action::CallerIdRestoredAtPlivo, details),
+            Seen::Changed(diff) => (Action::CallerIdChangedAtPlivo, json!({ "changes": diff })),
+            Seen::Refreshed | Seen::Same => return None,
+        };
+        Some(
+            who.event(action, Outcome::Succeeded)
+                .with_number(number)
+                .with_details(details),
+        )
+    }
 }
 
 fn event(action: Action, number: &str, details: serde_json::Value) -> NewEvent {
@@ -82,45 +137,20 @@ pub async fn apply(
         counts.seen += 1;
         listed.insert(number.as_str().to_owned());
         let new = fields(item);
-        let details =
-            json!({ "alias": new.alias, "subaccount": new.subaccount, "country": new.country });
-        match cached.get(number.as_str()) {
-            None => {
-                events.push(event(
-                    Action::CallerIdAddedAtPlivo,
-                    number.as_str(),
-                    details,
-                ));
-                upserts.push((number, new));
-                counts.added += 1;
-            }
-            Some(row) if changed_since_start(row) => {}
-            Some(row) if row.removed_at.is_some() => {
-                events.push(event(
-                    Action::CallerIdRestoredAtPlivo,
-                    number.as_str(),
-                    details,
-                ));
-                upserts.push((number, new));
-                counts.restored += 1;
-            }
-            Some(row) => {
-                let diff = changes(row, &new);
-                let quiet_change = row.verification_uuid != new.verification_uuid
-                    || row.plivo_created_at != new.plivo_created_at
-                    || row.plivo_modified_at != new.plivo_modified_at;
-                if !diff.is_empty() {
-                    events.push(event(
-                        Action::CallerIdChangedAtPlivo,
-                        number.as_str(),
-                        json!({ "changes": diff }),
-                    ));
-                    upserts.push((number, new));
-                    counts.changed += 1;
-                } else if quiet_change {
-                    upserts.push((number, new));
-                }
-            }
+        let row = cached.get(number.as_str());
+        if row.is_some_and(changed_since_start) {
+            continue;
+        }
+        let seen = Seen::of(row, &new);
+        match seen {
+            Seen::Added => counts.added += 1,
+            Seen::Restored => counts.restored += 1,
+            Seen::Changed(_) => counts.changed += 1,
+            Seen::Refreshed | Seen::Same => {}
+        }
+        events.extend(seen.event(&Who::system(), number.as_str(), &new));
+        if !matches!(seen, Seen::Same) {
+            upserts.push((number, new));
         }
     }
     caller_ids::upsert_many(conn, &upserts, stamp).await?;

@@ -3,7 +3,7 @@
 //! `system`. A run whose listing is incomplete or inconsistent changes nothing: a partial
 //! listing must never look like deletions.
 
-mod apply;
+pub(crate) mod apply;
 mod fetch;
 pub mod settle;
 

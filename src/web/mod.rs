@@ -68,6 +68,10 @@ pub fn router<S: SessionStore + Clone>(
             get(caller_ids::detail::show).post(caller_ids::detail::update),
         )
         .route(
+            "/caller-ids/{number}/refresh",
+            post(caller_ids::detail::refresh),
+        )
+        .route(
             "/caller-ids/{number}/delete",
             get(caller_ids::detail::confirm_delete).post(caller_ids::detail::delete),
         )

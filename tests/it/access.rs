@@ -128,6 +128,11 @@ async fn every_route_checks_the_role_on_the_server() {
             [SignIn, Forbidden, Forbidden, Allowed(200)],
         ),
         (
+            Method::Post(&[]),
+            "/caller-ids/12025550000/refresh".into(),
+            [SignIn, Forbidden, Allowed(303), Allowed(303)],
+        ),
+        (
             Method::Get,
             "/sync/status".into(),
             [SignIn, Allowed(200), Allowed(200), Allowed(200)],

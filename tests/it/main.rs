@@ -21,6 +21,7 @@ mod helpers;
 mod hostile;
 mod plivo_client;
 mod plivo_sandbox;
+mod refresh;
 mod secrets;
 mod security;
 mod shutdown;

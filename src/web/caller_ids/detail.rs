@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::CallerIdView;
 use crate::{
     audit::{self, Who, describe},
-    caller_ids::{CallerIdError, Edited},
+    caller_ids::{CallerIdError, Edited, Refreshed},
     db::caller_ids,
     domain::{Alias, Permission, PhoneNumber},
     plivo::parse_subaccount,
@@ -34,6 +34,7 @@ pub struct ShowPage {
     history: crate::web::audit::EventList,
     can_edit: bool,
     can_delete: bool,
+    can_refresh: bool,
     alias_value: String,
     subaccount_value: String,
     alias_error: Option<String>,
@@ -82,6 +83,7 @@ async fn page(
         },
         can_edit: !removed && me.role().can(Permission::EditCallerId),
         can_delete: !removed && me.role().can(Permission::DeleteCallerId),
+        can_refresh: me.role().can(Permission::SyncNow),
         alias_error: None,
         subaccount_error: None,
         plivo_error: None,
@@ -157,6 +159,40 @@ pub async fn update(
             Ok(show.into_response())
         }
     }
+}
+
+/// `POST /caller-ids/{number}/refresh`: asks Plivo about this number now.
+pub async fn refresh(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ClientMeta(meta): ClientMeta,
+    Path(raw): Path<String>,
+) -> Result<Response, AppError> {
+    me.require(Permission::SyncNow)?;
+    let number = number_from_path(&raw)?;
+    caller_ids::by_number(&state.db.reader, number.as_str())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let who = Who::new(me.actor(), meta);
+    let said = match state
+        .caller_ids
+        .refresh(&who, &number)
+        .await
+        .map_err(not_found)?
+    {
+        Refreshed::AtPlivo { changed: false } => {
+            "Plivo confirms this number is a verified caller ID, as shown.".to_owned()
+        }
+        Refreshed::AtPlivo { changed: true } => {
+            "Plivo had different details for this number; they are shown now, and the change is in the history.".to_owned()
+        }
+        Refreshed::Gone => {
+            "Plivo no longer has this number as a caller ID, so it is marked removed.".to_owned()
+        }
+        Refreshed::Unknown(e) => format!("Nothing was changed. {}", e.full_message()),
+    };
+    notify(&me.session, said).await?;
+    Ok(Redirect::to(&format!("/caller-ids/{}", number.digits())).into_response())
 }
 
 /// A caller ID that is not current is not found.
