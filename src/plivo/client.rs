@@ -202,11 +202,19 @@ impl PlivoClient {
     }
 
     /// `DELETE VerifiedCallerId/{number}/`: answered by 204 (with or without a body) or 200 `{}`.
+    /// Retried like a read; a retry answered 404 after an attempt that may have reached Plivo
+    /// (no answer in time, a broken connection, a 5xx) is a success: the number is gone, which
+    /// is what was asked.
     pub async fn delete(&self, number: &PhoneNumber) -> Result<(), PlivoError> {
         let url = self.url(&format!("VerifiedCallerId/{}/", number.digits()))?;
-        self.send(true, || self.request(Method::DELETE, url.clone()))
-            .await?;
-        Ok(())
+        match self
+            .send_tracked(true, || self.request(Method::DELETE, url.clone()))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err((PlivoError::Refused { status: 404, .. }, true)) => Ok(()),
+            Err((e, _)) => Err(e),
+        }
     }
 
     /// Sends, retrying transient failures when `idempotent`, and returns a 2xx answer's body.
@@ -215,22 +223,37 @@ impl PlivoClient {
         idempotent: bool,
         build: impl Fn() -> RequestBuilder,
     ) -> Result<(StatusCode, bytes::Bytes), PlivoError> {
+        self.send_tracked(idempotent, build)
+            .await
+            .map_err(|(e, _)| e)
+    }
+
+    /// [`Self::send`], saying with a failure whether an earlier attempt may have reached Plivo
+    /// and acted (it failed in a way that does not rule that out).
+    async fn send_tracked(
+        &self,
+        idempotent: bool,
+        build: impl Fn() -> RequestBuilder,
+    ) -> Result<(StatusCode, bytes::Bytes), (PlivoError, bool)> {
         let attempts = if idempotent {
             self.retry.max_attempts.max(1)
         } else {
             1
         };
         let mut attempt = 1;
+        let mut earlier_may_have_acted = false;
         loop {
             let result = self.send_once(build()).await;
             match result {
                 Err(e) if attempt < attempts && e.is_transient() => {
+                    earlier_may_have_acted |= !e.certainly_not_acted();
                     let wait = self.delay(attempt, &e);
                     tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "Plivo call failed; retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
-                other => return other,
+                Err(e) => return Err((e, earlier_may_have_acted)),
+                Ok(answer) => return Ok(answer),
             }
         }
     }

@@ -134,16 +134,17 @@ impl PlivoError {
         }
     }
 
-    /// Whether an idempotent call may be tried again: connection failures, 429 and 5xx.
+    /// Whether an idempotent call may be tried again: no connection, a broken one, no answer
+    /// in time, 429 and 5xx.
     pub fn is_transient(&self) -> bool {
         match self {
             PlivoError::Connect { .. }
             | PlivoError::Interrupted { .. }
+            | PlivoError::Timeout { .. }
             | PlivoError::RateLimited { .. } => true,
             PlivoError::Refused { status, .. } | PlivoError::Unreadable { status, .. } => {
                 *status >= 500
             }
-            PlivoError::Timeout { .. } => false,
         }
     }
 }

@@ -315,3 +315,54 @@ async fn a_refused_connection_is_a_connect_error_retried_for_list() {
     assert!(e.operator_message().contains("could not reach Plivo"));
     assert!(!format!("{e:?}").contains("secret-token"));
 }
+
+#[tokio::test]
+async fn a_delete_retried_after_a_5xx_and_answered_404_is_done() {
+    let (server, client) = server().await;
+    let url = format!("{ACCOUNT}/VerifiedCallerId/12025551234/");
+    Mock::given(method("DELETE"))
+        .and(path(url.clone()))
+        .respond_with(ResponseTemplate::new(503).set_body_json(json!({"error": "busy"})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(url))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": "not found"})))
+        .mount(&server)
+        .await;
+    client.delete(&number()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_delete_answered_404_at_once_is_not_found() {
+    let (server, client) = server().await;
+    Mock::given(method("DELETE"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": "not found"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let e = client.delete(&number()).await.unwrap_err();
+    assert!(
+        matches!(e, PlivoError::Refused { status: 404, .. }),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_get_that_times_out_is_tried_again() {
+    let (server, client) = server().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "api_id": "g1", "phone_number": "+12025551234", "alias": "Desk"
+        })))
+        .mount(&server)
+        .await;
+    let found = client.get(&number()).await.unwrap();
+    assert_eq!(found.alias.as_deref(), Some("Desk"));
+}
