@@ -24,6 +24,13 @@ pub enum CallerIdError {
     /// Not a current caller ID (never seen, or removed).
     #[error("there is no such caller ID")]
     NotFound,
+    /// Moving a caller ID back to the main account is not something Plivo's API is known to
+    /// do: the official SDKs can't send an empty subaccount, and what Plivo does with one is
+    /// not documented. Nothing is sent.
+    #[error(
+        "callerdesk can't move a caller ID back to the main account: Plivo's API offers no sure way to. Do it in Plivo's console; the next sync shows it here."
+    )]
+    CannotClearSubaccount,
     #[error("the database failed: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -31,7 +38,9 @@ pub enum CallerIdError {
 /// What an edit did.
 #[derive(Debug)]
 pub enum Edited {
-    /// Saved at Plivo and in the cache; the changes as `{"field": [old, new]}`.
+    /// Saved at Plivo, and the cache holds what Plivo answered; the changes as
+    /// `{"field": [old, new]}`, as Plivo made them (a change asked for that Plivo did not make
+    /// is not among them).
     Saved(Value),
     /// The values were already these: nothing was sent.
     Unchanged,
@@ -88,6 +97,9 @@ impl CallerIds {
         if changes.is_empty() {
             return Ok(Edited::Unchanged);
         }
+        if subaccount.is_empty() && !row.subaccount.is_empty() {
+            return Err(CallerIdError::CannotClearSubaccount);
+        }
         let update = Update {
             alias: changes
                 .contains_key("alias")
@@ -103,20 +115,17 @@ impl CallerIds {
         let request = self.request(&attempt).await?;
         match self.plivo.update(number, &update).await {
             Ok(updated) => {
+                // The cache takes what Plivo answered, not what was asked for.
                 let now = self.clock.now();
+                let answered = sync::apply::fields(&updated);
+                let made = Value::Object(sync::apply::changes(&row, &answered));
                 let mut tx = self.db.writer.begin().await?;
-                caller_ids::update_fields(
-                    &mut tx,
-                    number.as_str(),
-                    alias.as_str(),
-                    subaccount,
-                    Timestamp::from(now),
-                )
-                .await?;
-                let done = attempt.succeeded(request, updated.api_id.as_deref(), json!({}));
+                caller_ids::upsert_seen(&mut tx, number, &answered, Timestamp::from(now)).await?;
+                let done =
+                    attempt.succeeded(request, updated.api_id.as_deref(), json!({ "made": made }));
                 audit::append(&mut tx, now, done).await?;
                 tx.commit().await?;
-                Ok(Edited::Saved(changes))
+                Ok(Edited::Saved(made))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Plivo refused a caller ID update");

@@ -86,6 +86,7 @@ fn subaccount_field(
     sandbox: &Sandbox,
     map: &serde_json::Map<String, Value>,
 ) -> Result<Option<String>, ApiError> {
+    // GUESS: an empty subaccount is taken as not given (Plivo's SDKs can't send one).
     let Some(sub) = text_field(map, "subaccount")? else {
         return Ok(None);
     };

@@ -29,7 +29,10 @@ pub(crate) fn fields(c: &CallerId) -> PlivoFields {
 }
 
 /// The visible fields that differ, as `{"alias": ["Old", "New"], ...}`.
-fn changes(old: &CachedCallerId, new: &PlivoFields) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn changes(
+    old: &CachedCallerId,
+    new: &PlivoFields,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut map = serde_json::Map::new();
     for (name, before, after) in [
         ("alias", &old.alias, &new.alias),

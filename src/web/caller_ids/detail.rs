@@ -133,18 +133,27 @@ pub async fn update(
         }
     };
     let who = Who::new(me.actor(), meta);
-    match state
+    let edited = match state
         .caller_ids
         .update(&who, &number, &alias, &subaccount)
         .await
-        .map_err(not_found)?
     {
+        Err(refused @ CallerIdError::CannotClearSubaccount) => {
+            let mut show = page(&state, &me, &number).await?;
+            show.alias_value = alias.as_str().to_owned();
+            show.subaccount_error = Some(refused.to_string());
+            return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, show).into_response());
+        }
+        other => other.map_err(not_found)?,
+    };
+    match edited {
         Edited::Saved(changes) => {
-            notify(
-                &me.session,
-                format!("Saved. {}", describe::changes_text(&changes)),
-            )
-            .await?;
+            let said = if changes.as_object().is_some_and(serde_json::Map::is_empty) {
+                "Plivo accepted the change but kept the details as they were; they are shown as Plivo has them.".to_owned()
+            } else {
+                format!("Saved. {}", describe::changes_text(&changes))
+            };
+            notify(&me.session, said).await?;
             Ok(Redirect::to(&format!("/caller-ids/{}", number.digits())).into_response())
         }
         Edited::Unchanged => {
@@ -200,6 +209,7 @@ fn not_found(e: CallerIdError) -> AppError {
     match e {
         CallerIdError::NotFound => AppError::NotFound,
         CallerIdError::Database(e) => e.into(),
+        refused @ CallerIdError::CannotClearSubaccount => AppError::BadRequest(refused.to_string()),
     }
 }
 

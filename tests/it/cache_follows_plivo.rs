@@ -1,5 +1,5 @@
-//! "Check with Plivo now" on a caller ID's page: one GET to Plivo, and the cache follows the
-//! answer. Only Plivo's 404 marks a number removed.
+//! The cache holds what Plivo answered, never what was asked for: after an edit, and after
+//! "Check with Plivo now" (one GET; only Plivo's 404 marks a number removed).
 
 use crate::helpers::TestApp;
 use callerdesk::{
@@ -103,4 +103,92 @@ async fn only_plivos_404_marks_a_number_removed() {
     assert!(page.contains("no longer has this number"), "{page}");
     assert!(alias_and_removed(&app).await.1.is_some());
     assert_eq!(events(&app, "caller_id_removed_at_plivo").await.len(), 1);
+}
+
+async fn plivo_fields(app: &TestApp) -> (Option<String>, Option<String>) {
+    let at_plivo = app
+        .state
+        .plivo
+        .get(&PhoneNumber::from_e164(NUMBER).unwrap())
+        .await
+        .unwrap();
+    (
+        at_plivo.subaccount,
+        at_plivo
+            .modified_at
+            .map(|t| callerdesk::db::Timestamp::from(t).to_string()),
+    )
+}
+
+#[tokio::test]
+async fn after_an_edit_the_cache_holds_plivos_answer() {
+    let app = TestApp::spawn().await;
+    app.verify_at_plivo(NUMBER, "Front Desk").await;
+    app.sync().await.unwrap();
+    let mut olive = app.signed_in("olive", Role::Operator).await;
+    olive.page("/caller-ids/12025551234").await;
+    let r = olive
+        .post(
+            "/caller-ids/12025551234",
+            &[
+                ("alias", "Front Desk"),
+                ("subaccount", "sa2b3c4d5e6f7g8h9j0k"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (subaccount, modified) = plivo_fields(&app).await;
+    let cached: (String, Option<String>) = sqlx::query_as(
+        "SELECT subaccount, plivo_modified_at FROM caller_ids WHERE phone_number = ?",
+    )
+    .bind(NUMBER)
+    .fetch_one(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert_eq!(Some(cached.0), subaccount);
+    // Plivo's own time of the change, which only its answer carries.
+    assert_eq!(cached.1, modified);
+    assert!(modified.is_some());
+    // The next sync finds nothing changed "at Plivo".
+    assert_eq!(app.sync().await.unwrap().counts.changed, 0);
+}
+
+#[tokio::test]
+async fn clearing_a_subaccount_is_refused_next_to_the_field_and_nothing_is_sent() {
+    let app = TestApp::spawn().await;
+    app.verify_at_plivo(NUMBER, "Front Desk").await;
+    let mut olive = app.signed_in("olive", Role::Operator).await;
+    app.sync().await.unwrap();
+    olive.page("/caller-ids/12025551234").await;
+    olive
+        .post(
+            "/caller-ids/12025551234",
+            &[
+                ("alias", "Front Desk"),
+                ("subaccount", "SA2B3C4D5E6F7G8H9J0K"),
+            ],
+        )
+        .await;
+    let sent_before = app.sandbox().requests().len();
+    let r = olive
+        .post(
+            "/caller-ids/12025551234",
+            &[("alias", "Front Desk"), ("subaccount", "")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("back to the main account"), "{page}");
+    assert_eq!(app.sandbox().requests().len(), sent_before);
+    assert_eq!(
+        plivo_fields(&app).await.0.as_deref(),
+        Some("SA2B3C4D5E6F7G8H9J0K")
+    );
+    let requested: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'caller_id_updated' AND outcome = 'requested'",
+    )
+    .fetch_one(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert_eq!(requested, 1, "only the first edit was sent");
 }
