@@ -24,6 +24,42 @@ use crate::{
 /// server start frees any left by a crash.
 const CHECK_GIVEN_UP_AFTER: time::Duration = time::Duration::minutes(5);
 
+/// What Plivo's refusal of a code says. Plivo does not document the status or wording of a
+/// wrong or expired code (PLIVO.md), so a try is counted only when both say it plainly: a 400
+/// whose words call the code invalid, incorrect or wrong. Anything else is shown in Plivo's
+/// own words and uses no try. The rule and what it rests on are in docs/plivo.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CodeRefusal {
+    Wrong,
+    Expired,
+    Other,
+}
+
+impl CodeRefusal {
+    pub(super) fn of(status: u16, words: &str) -> Self {
+        let words = words.to_lowercase();
+        let about_the_code = ["otp", "code", "token"].iter().any(|w| words.contains(w));
+        if status != 400 || !about_the_code {
+            CodeRefusal::Other
+        } else if words.contains("expired") {
+            CodeRefusal::Expired
+        } else if [
+            "invalid",
+            "incorrect",
+            "wrong",
+            "mismatch",
+            "does not match",
+        ]
+        .iter()
+        .any(|w| words.contains(w))
+        {
+            CodeRefusal::Wrong
+        } else {
+            CodeRefusal::Other
+        }
+    }
+}
+
 impl Verifier {
     /// Submits a code (already 4 to 8 digits). Runs to the end even if the caller goes away, so
     /// Plivo's answer is recorded and the slot given back. The code is never a span field.
@@ -101,6 +137,10 @@ impl Verifier {
         let id = v.id.as_str();
         let mut tx = self.db.writer.begin().await?;
         verifications::end_code_check(&mut tx, id).await?;
+        let refusal = match &answer {
+            Err(PlivoError::Refused { status, error, .. }) => Some(CodeRefusal::of(*status, error)),
+            _ => None,
+        };
         let outcome = match answer {
             Ok(verified) => {
                 let ended = !verifications::finish(
@@ -135,11 +175,17 @@ impl Verifier {
                     Some(status) => CodeOutcome::VerifiedAfterEnd { status },
                 }
             }
+            Err(e) if refusal == Some(CodeRefusal::Expired) => {
+                // Plivo says the code's time is up: so is the verification's. No try is used.
+                expire(&mut tx, v, &person.who(), now).await?;
+                audit::append(&mut tx, now, check.failed(request, &e)).await?;
+                CodeOutcome::Expired
+            }
             Err(PlivoError::Refused {
-                status: 400,
+                status,
                 error,
                 api_id,
-            }) => {
+            }) if refusal == Some(CodeRefusal::Wrong) => {
                 let attempts = verifications::wrong_code(&mut tx, id).await?;
                 let mut details = json!({ "error": error });
                 match attempts {
@@ -153,7 +199,7 @@ impl Verifier {
                         request,
                         details,
                     )
-                    .with_plivo(api_id.as_deref(), Some(400));
+                    .with_plivo(api_id.as_deref(), Some(status));
                 audit::append(&mut tx, now, rejected).await?;
                 match attempts {
                     Some(attempts) if attempts >= MAX_WRONG_CODES => {
@@ -174,6 +220,14 @@ impl Verifier {
                     },
                     None => CodeOutcome::NotPending,
                 }
+            }
+            Err(e @ PlivoError::Refused { status, .. })
+                if (400..500).contains(&status) && !matches!(status, 401 | 404) =>
+            {
+                // A refusal that does not clearly say "wrong code": Plivo's words, no try used.
+                tracing::warn!(error = %e, verification = id, "Plivo refused the code for a reason of its own");
+                audit::append(&mut tx, now, check.failed(request, &e)).await?;
+                CodeOutcome::PlivoRefusedCode(e.plivo_error().unwrap_or_default().to_owned())
             }
             Err(e) => {
                 tracing::warn!(error = %e, verification = id, "Plivo did not check the code");
@@ -223,5 +277,32 @@ impl Verifier {
         )
         .await?;
         Ok(fields)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_wrong_code_uses_a_try() {
+        assert_eq!(CodeRefusal::of(400, "invalid otp"), CodeRefusal::Wrong);
+        assert_eq!(
+            CodeRefusal::of(400, "Incorrect code entered"),
+            CodeRefusal::Wrong
+        );
+        assert_eq!(
+            CodeRefusal::of(400, "otp has expired"),
+            CodeRefusal::Expired
+        );
+        // Not plainly about the code, or not a 400: Plivo's words, no try.
+        assert_eq!(CodeRefusal::of(400, "invalid request"), CodeRefusal::Other);
+        assert_eq!(
+            CodeRefusal::of(400, "verification locked"),
+            CodeRefusal::Other
+        );
+        assert_eq!(CodeRefusal::of(422, "invalid otp"), CodeRefusal::Other);
+        assert_eq!(CodeRefusal::of(403, "forbidden"), CodeRefusal::Other);
+        assert_eq!(CodeRefusal::of(400, "otp already used"), CodeRefusal::Other);
     }
 }

@@ -83,6 +83,9 @@ pub enum CodeOutcome {
     Busy,
     /// Plivo could not be asked; nothing was used up. The plain message.
     PlivoFailed(String),
+    /// Plivo refused the code for a reason that is not plainly "wrong code"; no try was used.
+    /// Plivo's own words.
+    PlivoRefusedCode(String),
 }
 
 /// The result of asking for a new code.

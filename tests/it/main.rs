@@ -15,6 +15,7 @@ mod cache_follows_plivo;
 mod caller_ids;
 mod cli;
 mod closed_off;
+mod code_refusals;
 mod config_errors;
 mod fault_matrix;
 mod fragments;

@@ -196,6 +196,13 @@ pub async fn submit_code(
             Some("Plivo has not confirmed sending a code for this verification, so there is nothing to check. Send a new code.".into()),
         ),
         CodeOutcome::PlivoFailed(message) => (StatusCode::OK, None, Some(format!("The code was not checked. {message}"))),
+        CodeOutcome::PlivoRefusedCode(words) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(format!(
+                "Plivo refused the code: “{words}”. This did not use up a try. Check the code and enter it again, or send a new one."
+            )),
+            None,
+        ),
     };
     let v = load(&state, &v.id).await?;
     Ok((

@@ -230,17 +230,20 @@ impl Page {
     /// and reading it (a redirect, htmx swapping the body) leaves a stale element: read the
     /// new one.
     pub async fn text(&self) -> String {
+        // Chromium can also refuse a read while a navigation is under way ("cannot determine
+        // loading status"): any failure is tried again, for up to five seconds.
+        let mut last = String::new();
         for _ in 0..50 {
             match self.find("body").await.text().await {
                 Ok(text) => return text,
-                Err(e) if e.is_stale_element_reference() => {
+                Err(e) => {
+                    last = e.to_string();
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => panic!("could not read the page on {}: {e}", self.url().await),
             }
         }
         panic!(
-            "the page on {} kept changing while it was read",
+            "the page on {} could not be read (it kept changing?): {last}",
             self.url().await
         )
     }
