@@ -251,6 +251,7 @@ pub async fn submit_code(
     store::upsert(&sandbox.inner.db, &row)
         .await
         .map_err(db_error)?;
+    // As in the SDKs' fixtures: no `subaccount` and no `modified_at` in this answer.
     Ok(Json(json!({
         "alias": row.alias,
         "api_id": api_id(),
@@ -258,7 +259,6 @@ pub async fn submit_code(
         "country": row.country,
         "created_at": row.created_at,
         "phone_number": row.phone_number,
-        "subaccount": row.subaccount,
         "verification_uuid": row.verification_uuid,
     }))
     .into_response())

@@ -154,10 +154,13 @@ impl Verifier {
                 .await?;
                 // Plivo says the number is verified: the cache says so, whatever became of
                 // our record of the attempt meanwhile.
-                let fields = self
+                let (fields, inferred) = self
                     .record_verified(&mut tx, person, v, &verified, now)
                     .await?;
                 let mut details = json!({ "alias": fields.alias, "country": fields.country, "subaccount": fields.subaccount });
+                if !inferred.is_empty() {
+                    details["inferred"] = json!(inferred);
+                }
                 let status = if ended {
                     let status = verifications::by_id(&mut *tx, id)
                         .await?
@@ -247,7 +250,7 @@ impl Verifier {
         v: &Verification,
         verified: &Verified,
         now: OffsetDateTime,
-    ) -> Result<PlivoFields> {
+    ) -> Result<(PlivoFields, Vec<&'static str>)> {
         let number = &v.phone_number;
         let fields = PlivoFields {
             alias: verified.alias.clone().unwrap_or_else(|| v.alias.clone()),
@@ -267,6 +270,20 @@ impl Verifier {
             plivo_created_at: verified.created_at.map(Timestamp::from),
             plivo_modified_at: verified.created_at.map(Timestamp::from),
         };
+        // What Plivo's answer left out was filled in from what was asked for (or, for the
+        // country, from the number): named, so the audit log says it was not Plivo's word.
+        let inferred: Vec<&'static str> = [
+            ("alias", verified.alias.is_none(), &fields.alias),
+            ("country", verified.country.is_none(), &fields.country),
+            (
+                "subaccount",
+                verified.subaccount.is_none(),
+                &fields.subaccount,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(name, missing, value)| (missing && !value.is_empty()).then_some(name))
+        .collect();
         caller_ids::record_verified(
             tx,
             number,
@@ -276,7 +293,7 @@ impl Verifier {
             Timestamp::from(now),
         )
         .await?;
-        Ok(fields)
+        Ok((fields, inferred))
     }
 }
 

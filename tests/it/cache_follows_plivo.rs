@@ -192,3 +192,45 @@ async fn clearing_a_subaccount_is_refused_next_to_the_field_and_nothing_is_sent(
     .unwrap();
     assert_eq!(requested, 1, "only the first edit was sent");
 }
+
+#[tokio::test]
+async fn what_plivos_verify_answer_leaves_out_is_filled_in_and_said_to_be_inferred() {
+    let app = TestApp::spawn().await;
+    let mut olive = app.signed_in("olive", Role::Operator).await;
+    olive.page("/verify").await;
+    let r = olive
+        .post(
+            "/verify",
+            &[
+                ("number", "202-555-1234"),
+                ("channel", "sms"),
+                ("subaccount", "SA2B3C4D5E6F7G8H9J0K"),
+            ],
+        )
+        .await;
+    let path = crate::helpers::location(&r);
+    let (_, page) = olive.page(&path).await;
+    let marker = "the code sent is <code>";
+    let at = page.find(marker).unwrap() + marker.len();
+    let code: String = page[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    olive
+        .post(&format!("{path}/code"), &[("code", &code)])
+        .await;
+    // The sandbox's answer, like Plivo's fixtures, has no subaccount: it comes from the form.
+    let (subaccount, inferred): (String, String) = sqlx::query_as(
+        "SELECT json_extract(details, '$.subaccount'), json_extract(details, '$.inferred')
+         FROM audit_events WHERE action = 'verification_completed' AND outcome = 'succeeded'",
+    )
+    .fetch_one(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert_eq!(subaccount, "SA2B3C4D5E6F7G8H9J0K");
+    assert_eq!(inferred, r#"["subaccount"]"#);
+    assert_eq!(
+        plivo_fields(&app).await.0.as_deref(),
+        Some("SA2B3C4D5E6F7G8H9J0K")
+    );
+}
