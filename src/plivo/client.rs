@@ -127,6 +127,13 @@ impl PlivoClient {
             .header(header::ACCEPT, "application/json")
     }
 
+    /// Whether these credentials may set a caller ID's subaccount: only the main account's
+    /// (`MA…`) may; with a sub-account's (`SA…`) its caller IDs are its own, and a subaccount is
+    /// never sent.
+    pub fn may_set_subaccounts(&self) -> bool {
+        !self.auth_id.starts_with("SA")
+    }
+
     /// `POST VerifiedCallerId/`: Plivo sends a code to the number. Never retried.
     pub async fn start_verification(
         &self,
@@ -136,7 +143,10 @@ impl PlivoClient {
             phone_number: start.phone_number.as_str(),
             alias: start.alias.as_deref(),
             channel: start.channel,
-            subaccount: start.subaccount.as_deref(),
+            subaccount: start
+                .subaccount
+                .as_deref()
+                .filter(|_| self.may_set_subaccounts()),
         };
         let url = self.url("VerifiedCallerId/")?;
         let bytes = self
@@ -192,6 +202,16 @@ impl PlivoClient {
         number: &PhoneNumber,
         update: &Update,
     ) -> Result<CallerId, PlivoError> {
+        let filtered;
+        let update = if self.may_set_subaccounts() {
+            update
+        } else {
+            filtered = Update {
+                subaccount: None,
+                ..update.clone()
+            };
+            &filtered
+        };
         let url = self.url(&format!("VerifiedCallerId/{}/", number.digits()))?;
         let bytes = self
             .send(false, || {

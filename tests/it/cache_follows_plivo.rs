@@ -234,3 +234,48 @@ async fn what_plivos_verify_answer_leaves_out_is_filled_in_and_said_to_be_inferr
         Some("SA2B3C4D5E6F7G8H9J0K")
     );
 }
+
+#[tokio::test]
+async fn with_sub_account_credentials_no_subaccount_is_offered_or_sent() {
+    use callerdesk::{clock::Clock, db::Db, plivo::AuthToken, sandbox::Sandbox};
+    const SUB_ACCOUNT: &str = "SA0123456789ABCDEFGH";
+    let plivo_dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::new(
+        Db::open(&plivo_dir.path().join("plivo.db")).await.unwrap(),
+        Clock::system(),
+        SUB_ACCOUNT.into(),
+        AuthToken::new("sub-token".into()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    sandbox.spawn(listener);
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut args = crate::helpers::serve_args(dir.path().join("callerdesk.db"));
+    args.plivo_auth_id = Some(SUB_ACCOUNT.into());
+    args.plivo_auth_token = Some("sub-token".into());
+    args.plivo_api_base = format!("{base}/v1/");
+    let app = TestApp::spawn_with(dir, args).await;
+    let mut olive = app.signed_in("olive", Role::Operator).await;
+    let (_, form) = olive.page("/verify").await;
+    assert!(!form.contains(r#"name="subaccount""#), "{form}");
+    // A subaccount sent anyway (an old form, a hand-made request) is not passed on: the
+    // sandbox, like Plivo, refuses one from a sub-account, and the start succeeds.
+    let r = olive
+        .post(
+            "/verify",
+            &[
+                ("number", "202-555-1234"),
+                ("channel", "sms"),
+                ("subaccount", "SA2B3C4D5E6F7G8H9J0K"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    let sent = sandbox.outbox();
+    assert_eq!(sent.len(), 1);
+}

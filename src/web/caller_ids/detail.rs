@@ -39,6 +39,8 @@ pub struct ShowPage {
     subaccount_value: String,
     alias_error: Option<String>,
     subaccount_error: Option<String>,
+    /// Only main-account credentials may set a subaccount; otherwise the field is not shown.
+    offer_subaccount: bool,
     /// What Plivo said when an edit failed, in plain words.
     plivo_error: Option<String>,
 }
@@ -86,6 +88,7 @@ async fn page(
         can_refresh: me.role().can(Permission::SyncNow),
         alias_error: None,
         subaccount_error: None,
+        offer_subaccount: state.plivo.may_set_subaccounts(),
         plivo_error: None,
     })
 }
@@ -120,7 +123,12 @@ pub async fn update(
     let number = number_from_path(&raw)?;
     current(&state, &number).await?;
     let alias = Alias::parse(&form.alias);
-    let subaccount = parse_subaccount(&form.subaccount);
+    // With sub-account credentials the subaccount is not ours to change: it stays as it is.
+    let subaccount = if state.plivo.may_set_subaccounts() {
+        parse_subaccount(&form.subaccount)
+    } else {
+        Ok(Some(current(&state, &number).await?.subaccount).filter(|s| !s.is_empty()))
+    };
     let (alias, subaccount) = match (alias, subaccount) {
         (Ok(a), Ok(s)) => (a, s.unwrap_or_default()),
         (a, s) => {

@@ -86,6 +86,8 @@ pub struct StartPage {
     preview: PreviewPartial,
     alias_error: Option<String>,
     subaccount_error: Option<String>,
+    /// Only main-account credentials may set a subaccount; otherwise the field is not shown.
+    offer_subaccount: bool,
     /// A refusal that concerns the whole form (a limit).
     form_error: Option<String>,
 }
@@ -123,6 +125,7 @@ pub async fn form(
         preview: PreviewPartial { preview },
         alias_error: None,
         subaccount_error: None,
+        offer_subaccount: state.plivo.may_set_subaccounts(),
         form_error: None,
     })
 }
@@ -162,7 +165,11 @@ pub async fn start(
         preview
     };
     let alias = Alias::parse(&form.alias);
-    let subaccount = parse_subaccount(&form.subaccount);
+    let subaccount = if state.plivo.may_set_subaccounts() {
+        parse_subaccount(&form.subaccount)
+    } else {
+        Ok(None)
+    };
     let channel = Channel::parse(&form.channel).unwrap_or(Channel::Sms);
     let ready = match (&number, &alias, &subaccount, &preview.existing) {
         (Some(n), Ok(a), Ok(s), None) => Some(Request {
@@ -183,6 +190,7 @@ pub async fn start(
             preview: PreviewPartial { preview },
             alias_error: alias.as_ref().err().map(|e| e.to_string()),
             subaccount_error: subaccount.as_ref().err().map(|e| (*e).to_owned()),
+            offer_subaccount: state.plivo.may_set_subaccounts(),
             form_error,
         })
     };
