@@ -50,6 +50,35 @@ pub async fn all(conn: &mut SqliteConnection) -> sqlx::Result<Vec<CachedCallerId
         .await
 }
 
+/// The rows of these numbers (those that have one).
+pub async fn by_numbers(
+    conn: &mut SqliteConnection,
+    numbers: &[&PhoneNumber],
+) -> sqlx::Result<Vec<CachedCallerId>> {
+    let mut rows = Vec::with_capacity(numbers.len());
+    for chunk in numbers.chunks(500) {
+        let mut q = QueryBuilder::new(format!(
+            "SELECT {COLUMNS} FROM caller_ids WHERE phone_number IN ("
+        ));
+        let mut list = q.separated(", ");
+        for number in chunk {
+            list.push_bind(number.as_str());
+        }
+        q.push(")");
+        rows.extend(q.build_query_as().fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
+/// Every current (not removed) caller ID.
+pub async fn current(db: impl sqlx::SqliteExecutor<'_>) -> sqlx::Result<Vec<CachedCallerId>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM caller_ids WHERE removed_at IS NULL"
+    ))
+    .fetch_all(db)
+    .await
+}
+
 /// The fields Plivo tells us about a caller ID.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlivoFields {

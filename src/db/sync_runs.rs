@@ -157,11 +157,12 @@ pub async fn succeed(
     conn: &mut SqliteConnection,
     id: i64,
     counts: &Counts,
+    note: Option<&str>,
     now: Timestamp,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE sync_runs SET status = 'succeeded', finished_at = ?, heartbeat_at = ?, seen = ?,
-             added = ?, changed = ?, removed = ?, restored = ?
+             added = ?, changed = ?, removed = ?, restored = ?, error = ?
          WHERE id = ?",
     )
     .bind(now)
@@ -171,6 +172,7 @@ pub async fn succeed(
     .bind(counts.changed)
     .bind(counts.removed)
     .bind(counts.restored)
+    .bind(note)
     .bind(id)
     .execute(conn)
     .await?;

@@ -18,6 +18,7 @@ use axum::{
     response::Response,
     routing::get,
 };
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use std::{
     collections::{HashMap, VecDeque},
@@ -78,6 +79,10 @@ struct Memory {
 /// How many requests the journal keeps.
 const JOURNAL_CAPACITY: usize = 10_000;
 
+/// Runs before an API request is answered, with its method and path (and query): tests use it
+/// to change the account while callerdesk reads it, as people at Plivo's console would.
+pub type Hook = Arc<dyn Fn(String, String) -> BoxFuture<'static, ()> + Send + Sync>;
+
 struct Inner {
     db: Db,
     clock: Clock,
@@ -85,6 +90,7 @@ struct Inner {
     auth_token: AuthToken,
     memory: Mutex<Memory>,
     faults: Mutex<Faults>,
+    hook: Mutex<Option<Hook>>,
 }
 
 /// A sandbox: cheap to clone; serve its [`Sandbox::router`] anywhere.
@@ -115,6 +121,7 @@ impl Sandbox {
                 auth_token,
                 memory: Mutex::new(Memory::default()),
                 faults: Mutex::new(Faults::default()),
+                hook: Mutex::new(None),
             }),
         }
     }
@@ -213,6 +220,16 @@ impl Sandbox {
         lock(&self.inner.memory).journal.iter().cloned().collect()
     }
 
+    /// Sets (or clears) the hook run before each API request.
+    pub fn before_each_request(&self, hook: Option<Hook>) {
+        *lock(&self.inner.hook) = hook;
+    }
+
+    /// The database the sandbox keeps its caller IDs in.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
     /// Replaces the fault configuration.
     pub fn set_faults(&self, faults: Faults) {
         *lock(&self.inner.faults) = faults;
@@ -238,6 +255,14 @@ async fn inject_faults(State(sandbox): State<Sandbox>, request: Request, next: N
             request.method().to_string(),
             request.uri().path().to_owned(),
         ));
+    }
+    let hook = lock(&sandbox.inner.hook).clone();
+    if let Some(hook) = hook {
+        let target = request.uri().path_and_query().map_or_else(
+            || request.uri().path().to_owned(),
+            |p| p.as_str().to_owned(),
+        );
+        hook(request.method().to_string(), target).await;
     }
     let (latency, fault) = {
         let mut faults = lock(&sandbox.inner.faults);

@@ -1,15 +1,18 @@
-//! Bringing the cache in line with a complete listing, inside the run's transaction.
+//! Bringing the cache in line with what Plivo listed: pages stored as they are read, and
+//! numbers marked removed only once Plivo confirms them gone.
 
 use serde_json::json;
 use sqlx::SqliteConnection;
 use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
+use tokio::sync::mpsc;
 
 use super::Counts;
 use crate::{
-    audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta, Who},
+    audit::{self, Action, NewEvent, Outcome, Who},
+    clock::Clock,
     db::{
-        Timestamp,
+        Db, Timestamp,
         caller_ids::{self, CachedCallerId, PlivoFields},
     },
     domain::PhoneNumber,
@@ -100,50 +103,66 @@ impl Seen {
     }
 }
 
-fn event(action: Action, number: &str, details: serde_json::Value) -> NewEvent {
-    NewEvent::new(
-        Actor::system(),
-        &RequestMeta::default(),
-        action,
-        Outcome::Succeeded,
-    )
-    .with_number(number)
-    .with_details(details)
+/// Stores pages as the reading hands them on, a few hundred caller IDs to a transaction,
+/// until the reading is done; returns what it added, changed and brought back. A row
+/// callerdesk changed after the run began is left alone: the page may predate that change.
+pub async fn store_pages(
+    db: Db,
+    clock: Clock,
+    mut pages: mpsc::Receiver<Vec<CallerId>>,
+    run_started: OffsetDateTime,
+) -> sqlx::Result<Counts> {
+    let mut counts = Counts::default();
+    while let Some(mut batch) = pages.recv().await {
+        while batch.len() < BATCH {
+            match pages.try_recv() {
+                Ok(more) => batch.extend(more),
+                Err(_) => break,
+            }
+        }
+        let mut tx = db.writer.begin().await?;
+        store_batch(&mut tx, &batch, run_started, clock.now(), &mut counts).await?;
+        tx.commit().await?;
+    }
+    Ok(counts)
 }
 
-/// Applies `listing`. Rows callerdesk changed after the run started are left alone: the listing
-/// may predate that change.
-pub async fn apply(
+/// Caller IDs stored in one transaction, at most (when more are waiting).
+const BATCH: usize = 500;
+
+async fn store_batch(
     conn: &mut SqliteConnection,
-    listing: &[CallerId],
+    items: &[CallerId],
     run_started: OffsetDateTime,
     now: OffsetDateTime,
-) -> sqlx::Result<Counts> {
-    let stamp = Timestamp::from(now);
-    let cached: HashMap<String, CachedCallerId> = caller_ids::all(&mut *conn)
+    counts: &mut Counts,
+) -> sqlx::Result<()> {
+    // The last word on each number (a number read twice was read twice because the list moved).
+    let mut latest: HashMap<PhoneNumber, &CallerId> = HashMap::new();
+    for item in items {
+        match PhoneNumber::from_path(&item.phone_number) {
+            Ok(number) => {
+                latest.insert(number, item);
+            }
+            Err(_) => {
+                tracing::warn!(number = %item.phone_number, "Plivo listed a number that is not in international format; skipped");
+            }
+        }
+    }
+    let numbers: Vec<&PhoneNumber> = latest.keys().collect();
+    let cached: HashMap<PhoneNumber, CachedCallerId> = caller_ids::by_numbers(&mut *conn, &numbers)
         .await?
         .into_iter()
-        .map(|row| (row.phone_number.as_str().to_owned(), row))
+        .map(|row| (row.phone_number.clone(), row))
         .collect();
-    let changed_since_start = |row: &CachedCallerId| row.updated_at.time() >= run_started;
-    let mut counts = Counts::default();
-    let mut listed = HashSet::new();
-    // Collected, then written in a few large statements rather than two per row.
     let mut upserts = Vec::new();
     let mut events = Vec::new();
-
-    for item in listing {
-        let Ok(number) = PhoneNumber::from_path(&item.phone_number) else {
-            tracing::warn!(number = %item.phone_number, "Plivo listed a number that is not in international format; skipped");
-            continue;
-        };
-        counts.seen += 1;
-        listed.insert(number.as_str().to_owned());
-        let new = fields(item);
-        let row = cached.get(number.as_str());
-        if row.is_some_and(changed_since_start) {
+    for (number, item) in latest {
+        let row = cached.get(&number);
+        if row.is_some_and(|row| row.updated_at.time() >= run_started) {
             continue;
         }
+        let new = fields(item);
         let seen = Seen::of(row, &new);
         match seen {
             Seen::Added => counts.added += 1,
@@ -156,23 +175,46 @@ pub async fn apply(
             upserts.push((number, new));
         }
     }
+    let stamp = Timestamp::from(now);
     caller_ids::upsert_many(conn, &upserts, stamp).await?;
+    audit::append_many(conn, now, events).await?;
+    Ok(())
+}
 
-    for row in cached.values() {
-        if row.removed_at.is_none()
-            && !listed.contains(row.phone_number.as_str())
-            && !changed_since_start(row)
-        {
-            caller_ids::mark_removed(conn, row.phone_number.as_str(), stamp).await?;
-            events.push(event(
-                Action::CallerIdRemovedAtPlivo,
-                row.phone_number.as_str(),
-                json!({ "alias": row.alias }),
-            ));
-            counts.removed += 1;
-        }
+/// The cached current caller IDs a consistent listing did not have, leaving out any callerdesk
+/// changed after the run began (the listing may predate them). Absence alone proves nothing:
+/// each must be confirmed gone by Plivo before it is marked removed.
+pub async fn absent(
+    db: &Db,
+    listed: &HashSet<&str>,
+    run_started: OffsetDateTime,
+) -> sqlx::Result<Vec<CachedCallerId>> {
+    Ok(caller_ids::current(&db.reader)
+        .await?
+        .into_iter()
+        .filter(|row| {
+            !listed.contains(row.phone_number.as_str()) && row.updated_at.time() < run_started
+        })
+        .collect())
+}
+
+/// Marks removed the caller IDs Plivo confirmed gone, each with its event by `system`.
+pub async fn remove(
+    conn: &mut SqliteConnection,
+    gone: &[CachedCallerId],
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    let stamp = Timestamp::from(now);
+    let mut events = Vec::new();
+    for row in gone {
+        caller_ids::mark_removed(conn, row.phone_number.as_str(), stamp).await?;
+        events.push(
+            Who::system()
+                .event(Action::CallerIdRemovedAtPlivo, Outcome::Succeeded)
+                .with_number(row.phone_number.as_str())
+                .with_details(json!({ "alias": row.alias })),
+        );
     }
     audit::append_many(conn, now, events).await?;
-    caller_ids::mark_seen(conn, stamp).await?;
-    Ok(counts)
+    Ok(())
 }

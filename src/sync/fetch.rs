@@ -1,9 +1,13 @@
-//! Listing every caller ID at Plivo: the first page gives the total, the rest are fetched
-//! several at a time. Any page failing (after the client's retries), or a listing that doesn't
-//! add up, fails the whole listing.
+//! Reading every caller ID at Plivo: one pass reads the first page (which gives the total),
+//! then the rest several at a time, handing each page on as it arrives so it can be stored
+//! while the others are read. Plivo lists newest first with no snapshot across pages: a number
+//! added during a pass shifts later pages down (a row read twice, the total grows), one
+//! deleted shifts them up (a row missed, a page comes back short). A pass that sees any of
+//! that is not consistent; only a consistent pass can say which numbers are absent.
 
 use futures_util::{StreamExt, stream};
 use std::collections::HashSet;
+use tokio::sync::mpsc;
 
 use super::Syncer;
 use crate::{
@@ -14,7 +18,7 @@ use crate::{
 /// Plivo's page size.
 pub const PAGE_SIZE: u32 = 20;
 
-/// Why a listing can't be trusted.
+/// A page Plivo would not give (after the client's retries).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListingFailure {
     pub reason: String,
@@ -23,26 +27,37 @@ pub struct ListingFailure {
 }
 
 impl ListingFailure {
-    fn inconsistent(reason: String) -> Self {
-        Self {
-            reason: format!(
-                "Plivo's list changed or came back incomplete while it was read ({reason}), so nothing was changed. The next sync will try again."
-            ),
-            status: None,
-            api_id: None,
-        }
-    }
-
     fn plivo(page: u64, e: &PlivoError) -> Self {
         Self {
             reason: format!(
-                "{} (page {} of the list). Nothing was changed.",
+                "{} (page {} of the list). Nothing was marked removed; caller IDs read before it were kept.",
                 e.operator_message(),
                 page + 1
             ),
             status: e.status(),
             api_id: e.api_id().map(str::to_owned),
         }
+    }
+}
+
+/// What one pass over the list read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pass {
+    /// Every caller ID read (a number read twice appears twice).
+    pub objects: Vec<CallerId>,
+    /// Why the list moved under this pass, if it did.
+    pub moved: Option<String>,
+}
+
+impl Pass {
+    /// The numbers it read, when the pass was consistent.
+    pub fn listed(&self) -> Option<HashSet<&str>> {
+        self.moved.is_none().then(|| {
+            self.objects
+                .iter()
+                .map(|c| c.phone_number.as_str())
+                .collect()
+        })
     }
 }
 
@@ -63,16 +78,19 @@ async fn page(syncer: &Syncer, index: u64) -> Result<(u64, ListPage), ListingFai
         })
 }
 
-/// Every caller ID at Plivo, or why the listing can't be trusted.
-pub async fn listing(syncer: &Syncer, run_id: i64) -> Result<Vec<CallerId>, ListingFailure> {
+/// Reads the whole list once, sending each page's caller IDs to `store` as it arrives.
+pub async fn pass(
+    syncer: &Syncer,
+    run_id: i64,
+    store: &mpsc::Sender<Vec<CallerId>>,
+) -> Result<Pass, ListingFailure> {
     let (_, first) = page(syncer, 0).await?;
     let total = first.meta.total_count;
     let pages = total.div_ceil(u64::from(PAGE_SIZE)).max(1);
-    let mut objects: Vec<Vec<CallerId>> = vec![Vec::new(); usize::try_from(pages).unwrap_or(0)];
-    check_page(0, &first, total, pages)?;
-    if let Some(slot) = objects.first_mut() {
-        *slot = first.objects;
-    }
+    let mut moved = Vec::new();
+    moved.extend(check_page(0, &first, total, pages));
+    let mut objects = first.objects;
+    let _ = store.send(objects.clone()).await;
     let heartbeat = |done: u64| {
         let db = syncer.db.writer.clone();
         let now = Timestamp::from(syncer.clock.now());
@@ -93,10 +111,10 @@ pub async fn listing(syncer: &Syncer, run_id: i64) -> Result<Vec<CallerId>, List
     let mut last_beat = std::time::Instant::now();
     while let Some(result) = rest.next().await {
         let (index, page) = result?;
-        check_page(index, &page, total, pages)?;
-        if let Some(slot) = objects.get_mut(usize::try_from(index).unwrap_or(usize::MAX)) {
-            *slot = page.objects;
-        }
+        moved.extend(check_page(index, &page, total, pages));
+        // The reading goes on while the page is stored.
+        let _ = store.send(page.objects.clone()).await;
+        objects.extend(page.objects);
         done += 1;
         if last_beat.elapsed() >= std::time::Duration::from_secs(1) {
             heartbeat(done).await;
@@ -105,24 +123,27 @@ pub async fn listing(syncer: &Syncer, run_id: i64) -> Result<Vec<CallerId>, List
     }
     heartbeat(done).await;
 
-    let all: Vec<CallerId> = objects.into_iter().flatten().collect();
-    let unique: HashSet<&str> = all.iter().map(|c| c.phone_number.as_str()).collect();
-    if unique.len() != all.len() {
-        return Err(ListingFailure::inconsistent(format!(
+    let unique: HashSet<&str> = objects.iter().map(|c| c.phone_number.as_str()).collect();
+    if unique.len() != objects.len() {
+        moved.push(format!(
             "{} numbers appeared twice",
-            all.len() - unique.len()
-        )));
+            objects.len() - unique.len()
+        ));
     }
-    Ok(all)
+    Ok(Pass {
+        objects,
+        moved: (!moved.is_empty()).then(|| moved.join("; ")),
+    })
 }
 
-/// A page must report the same total as the first and hold exactly the rows its place implies.
-fn check_page(index: u64, page: &ListPage, total: u64, pages: u64) -> Result<(), ListingFailure> {
+/// How a page says the list moved: a total other than the first page's, or not exactly the
+/// rows its place implies.
+fn check_page(index: u64, page: &ListPage, total: u64, pages: u64) -> Option<String> {
     if page.meta.total_count != total {
-        return Err(ListingFailure::inconsistent(format!(
-            "the total went from {total} to {} during the run",
+        return Some(format!(
+            "the total went from {total} to {} during the read",
             page.meta.total_count
-        )));
+        ));
     }
     let size = u64::from(PAGE_SIZE);
     let expected = if index + 1 < pages {
@@ -131,13 +152,12 @@ fn check_page(index: u64, page: &ListPage, total: u64, pages: u64) -> Result<(),
         total - size * (pages - 1)
     };
     let got = page.objects.len() as u64;
-    if got != expected {
-        return Err(ListingFailure::inconsistent(format!(
+    (got != expected).then(|| {
+        format!(
             "page {} held {got} caller IDs instead of {expected}",
             index + 1
-        )));
-    }
-    Ok(())
+        )
+    })
 }
 
 #[cfg(test)]
@@ -172,24 +192,19 @@ mod tests {
 
     #[test]
     fn a_page_must_match_the_total_and_its_place() {
-        assert!(check_page(0, &page_of(45, 20), 45, 3).is_ok());
-        assert!(check_page(2, &page_of(45, 5), 45, 3).is_ok());
-        assert!(check_page(0, &page_of(0, 0), 0, 1).is_ok());
-        let changed = check_page(1, &page_of(46, 20), 45, 3).unwrap_err();
+        assert_eq!(check_page(0, &page_of(45, 20), 45, 3), None);
+        assert_eq!(check_page(2, &page_of(45, 5), 45, 3), None);
+        assert_eq!(check_page(0, &page_of(0, 0), 0, 1), None);
+        let changed = check_page(1, &page_of(46, 20), 45, 3).unwrap();
         assert!(
-            changed.reason.contains("the total went from 45 to 46"),
-            "{}",
-            changed.reason
+            changed.contains("the total went from 45 to 46"),
+            "{changed}"
         );
-        let short = check_page(1, &page_of(45, 19), 45, 3).unwrap_err();
+        let short = check_page(1, &page_of(45, 19), 45, 3).unwrap();
         assert!(
-            short
-                .reason
-                .contains("page 2 held 19 caller IDs instead of 20"),
-            "{}",
-            short.reason
+            short.contains("page 2 held 19 caller IDs instead of 20"),
+            "{short}"
         );
-        assert!(short.reason.contains("nothing was changed"));
-        assert!(check_page(2, &page_of(45, 6), 45, 3).is_err());
+        assert!(check_page(2, &page_of(45, 6), 45, 3).is_some());
     }
 }

@@ -1,7 +1,8 @@
-//! Reconciliation: list every caller ID at Plivo and bring the cache in line, in one
-//! transaction, recording each difference callerdesk did not cause as an audit event by
-//! `system`. A run whose listing is incomplete or inconsistent changes nothing: a partial
-//! listing must never look like deletions.
+//! Reconciliation: list every caller ID at Plivo and bring the cache in line, recording each
+//! difference callerdesk did not cause as an audit event by `system`. What is read is stored as
+//! it arrives (anything Plivo lists is there). A number is marked removed only when a
+//! consistent read lacks it and Plivo answers 404 for it: a partial or moving listing never
+//! looks like deletions. A list that moves under the read is read again, up to three times.
 
 pub(crate) mod apply;
 mod fetch;
@@ -9,13 +10,18 @@ pub mod settle;
 
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+
 use crate::{
-    audit::{self, Action, Actor, NewEvent, Outcome, RequestMeta},
+    audit::{self, Action, Actor, Outcome, RequestMeta, Who},
     clock::Clock,
     db::{Db, Timestamp, sync_runs},
-    plivo::PlivoClient,
+    plivo::{PlivoClient, PlivoError},
 };
 pub use sync_runs::{Counts, Trigger};
+
+/// How many times a run reads the list when it moves under the read.
+pub const PASSES: usize = 3;
 
 /// A running run that has not written a heartbeat for this long is taken as abandoned.
 pub const STALE_AFTER: time::Duration = time::Duration::minutes(2);
@@ -32,6 +38,9 @@ pub enum SyncError {
     Failed { run_id: i64, reason: String },
     #[error("The database could not be used: {0}.")]
     Database(#[from] sqlx::Error),
+    /// Storing the pages stopped without an answer (it panicked).
+    #[error("The sync stopped unexpectedly: {0}.")]
+    Stopped(String),
 }
 
 /// The outcome of a successful run.
@@ -40,6 +49,8 @@ pub struct Summary {
     pub run_id: i64,
     pub counts: Counts,
     pub took: Duration,
+    /// The list moving under the run, removals left for the next one.
+    pub note: Option<String>,
 }
 
 impl std::fmt::Display for Summary {
@@ -54,7 +65,11 @@ impl std::fmt::Display for Summary {
             c.changed,
             c.removed,
             c.restored
-        )
+        )?;
+        if let Some(note) = &self.note {
+            write!(f, " {note}")?;
+        }
+        Ok(())
     }
 }
 
@@ -75,6 +90,12 @@ pub struct Claimed {
     pub run_id: i64,
     started_at: time::OffsetDateTime,
     actor: Actor,
+}
+
+impl Claimed {
+    fn who(&self) -> Who {
+        Who::new(self.actor.clone(), RequestMeta::default())
+    }
 }
 
 impl Syncer {
@@ -121,40 +142,109 @@ impl Syncer {
         self.execute(claimed).await
     }
 
-    /// Lists Plivo, then applies the differences (or records why it could not).
+    /// Reads Plivo's list (again when it moved under the read, at most [`PASSES`] times),
+    /// storing pages as they arrive; then marks removed what a consistent read lacked and
+    /// Plivo confirms gone, settles requests left without an outcome, and records the run.
     pub async fn execute(&self, claimed: Claimed) -> Result<Summary, SyncError> {
         let began = std::time::Instant::now();
-        let listing = fetch::listing(self, claimed.run_id).await;
+        let (pages, received) = mpsc::channel(64);
+        let storing = tokio::spawn(apply::store_pages(
+            self.db.clone(),
+            self.clock.clone(),
+            received,
+            claimed.started_at,
+        ));
+        let mut moves = Vec::new();
+        let mut last = None;
+        let mut failure = None;
+        for _ in 0..PASSES {
+            match fetch::pass(self, claimed.run_id, &pages).await {
+                Ok(pass) => {
+                    let consistent = pass.moved.is_none();
+                    moves.extend(pass.moved.clone());
+                    last = Some(pass);
+                    if consistent {
+                        break;
+                    }
+                }
+                Err(f) => {
+                    failure = Some(f);
+                    break;
+                }
+            }
+        }
+        drop(pages);
+        let mut counts = storing
+            .await
+            .map_err(|e| SyncError::Stopped(e.to_string()))??;
+        let consistent = last.as_ref().filter(|pass| pass.moved.is_none());
+
+        // Removals: only from a consistent read, and only what Plivo itself says is gone.
+        let mut gone = Vec::new();
+        let mut unconfirmed = 0usize;
+        if let (None, Some(pass)) = (&failure, consistent) {
+            let listed = pass.listed().unwrap_or_default();
+            for row in apply::absent(&self.db, &listed, claimed.started_at).await? {
+                match self.plivo.get(&row.phone_number).await {
+                    Err(PlivoError::Refused { status: 404, .. }) => gone.push(row),
+                    // Still there after all: the list moved after this read; the next run
+                    // will list it.
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, number = %row.phone_number, "could not confirm a number is gone");
+                        unconfirmed += 1;
+                    }
+                }
+            }
+        }
+
         let now = self.clock.now();
         let mut tx = self.db.writer.begin().await?;
-        let result = match listing {
-            Ok(listing) => {
-                let counts = apply::apply(&mut tx, &listing, claimed.started_at, now).await?;
-                let settled =
-                    settle::settle(&self.db, &mut tx, &listing, claimed.run_id, now).await?;
-                if settled > 0 {
-                    tracing::info!(settled, "settled requests that had no recorded outcome");
+        let result = match failure {
+            None => {
+                apply::remove(&mut tx, &gone, now).await?;
+                counts.removed = gone.len() as i64;
+                counts.seen = last.as_ref().map_or(0, |pass| {
+                    pass.objects
+                        .iter()
+                        .map(|c| c.phone_number.as_str())
+                        .collect::<std::collections::HashSet<_>>()
+                        .len() as i64
+                });
+                if let Some(pass) = consistent {
+                    let settled =
+                        settle::settle(&self.db, &mut tx, &pass.objects, claimed.run_id, now)
+                            .await?;
+                    if settled > 0 {
+                        tracing::info!(settled, "settled requests that had no recorded outcome");
+                    }
                 }
-                sync_runs::succeed(&mut tx, claimed.run_id, &counts, Timestamp::from(now)).await?;
-                audit::append(
+                let note = run_note(&moves, consistent.is_some(), unconfirmed);
+                sync_runs::succeed(
                     &mut tx,
-                    now,
-                    NewEvent::new(
-                        claimed.actor.clone(),
-                        &RequestMeta::default(),
-                        Action::SyncFinished,
-                        Outcome::Succeeded,
-                    )
-                    .with_details(serde_json::json!({ "run": claimed.run_id, "counts": counts })),
+                    claimed.run_id,
+                    &counts,
+                    note.as_deref(),
+                    Timestamp::from(now),
                 )
                 .await?;
+                let event = claimed
+                    .who()
+                    .event(Action::SyncFinished, Outcome::Succeeded)
+                    .with_details(serde_json::json!({
+                        "run": claimed.run_id, "counts": counts,
+                        "passes": moves.len() + usize::from(consistent.is_some()),
+                        "note": note,
+                    }));
+                audit::append(&mut tx, now, event).await?;
                 Ok(Summary {
                     run_id: claimed.run_id,
                     counts,
                     took: began.elapsed(),
+                    note,
                 })
             }
-            Err(failure) => {
+            Some(failure) => {
                 sync_runs::fail(
                     &mut tx,
                     claimed.run_id,
@@ -162,21 +252,14 @@ impl Syncer {
                     Timestamp::from(now),
                 )
                 .await?;
-                audit::append(
-                    &mut tx,
-                    now,
-                    NewEvent::new(
-                        claimed.actor.clone(),
-                        &RequestMeta::default(),
-                        Action::SyncFinished,
-                        Outcome::Failed,
-                    )
+                let event = claimed
+                    .who()
+                    .event(Action::SyncFinished, Outcome::Failed)
                     .with_plivo(failure.api_id.as_deref(), failure.status)
-                    .with_details(
-                        serde_json::json!({ "run": claimed.run_id, "error": failure.reason }),
-                    ),
-                )
-                .await?;
+                    .with_details(serde_json::json!({
+                        "run": claimed.run_id, "error": failure.reason, "stored": counts,
+                    }));
+                audit::append(&mut tx, now, event).await?;
                 Err(SyncError::Failed {
                     run_id: claimed.run_id,
                     reason: failure.reason,
@@ -186,6 +269,29 @@ impl Syncer {
         tx.commit().await?;
         result
     }
+}
+
+/// What a successful run has to say beyond its counts: the list moving under it, removals
+/// left for the next run, numbers Plivo could not be asked about.
+fn run_note(moves: &[String], consistent: bool, unconfirmed: usize) -> Option<String> {
+    let mut note = Vec::new();
+    if !moves.is_empty() {
+        note.push(format!(
+            "Plivo's list changed while it was read ({}), so it was read again",
+            moves.join("; ")
+        ));
+    }
+    if !consistent {
+        note.push(format!(
+            "it kept changing for {PASSES} reads: what was read was stored, and numbers that may be gone are left for the next run"
+        ));
+    }
+    if unconfirmed > 0 {
+        note.push(format!(
+            "{unconfirmed} numbers missing from the list could not be checked with Plivo and are left for the next run"
+        ));
+    }
+    (!note.is_empty()).then(|| format!("{}.", note.join("; ")))
 }
 
 /// The scheduled runs: once at start-up, then every `interval`. Runs until the task is aborted.

@@ -27,5 +27,6 @@ mod secrets;
 mod security;
 mod shutdown;
 mod sync;
+mod sync_while_busy;
 mod users;
 mod verify;

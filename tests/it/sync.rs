@@ -134,7 +134,7 @@ async fn a_sync_adds_then_notices_changes_removals_and_returns() {
 }
 
 #[tokio::test]
-async fn a_page_failing_mid_run_fails_the_run_and_changes_nothing() {
+async fn a_page_failing_mid_run_fails_the_run_and_removes_nothing() {
     let app = TestApp::spawn().await;
     app.sandbox().seed(1000).await.unwrap();
     app.sync().await.unwrap();
@@ -176,11 +176,18 @@ async fn a_page_failing_mid_run_fails_the_run_and_changes_nothing() {
     let SyncError::Failed { run_id, reason } = e else {
         panic!("{e:?}")
     };
-    assert!(reason.contains("Nothing was changed"), "{reason}");
+    assert!(reason.contains("Nothing was marked removed"), "{reason}");
+    // Nothing is removed on a partial read: the number deleted at Plivo is still current.
+    let still: Option<Option<String>> =
+        sqlx::query_scalar("SELECT removed_at FROM caller_ids WHERE phone_number = '+12025550007'")
+            .fetch_optional(&app.state.db.reader)
+            .await
+            .unwrap();
+    assert_eq!(still, Some(None), "not removed on a partial read");
     assert_eq!(
-        cache(&app).await,
-        before,
-        "not one row added, changed or removed"
+        cache(&app).await.len(),
+        before.len() + 1,
+        "the new number, read first, is kept"
     );
     let new_events: Vec<String> = app
         .audit_actions()
@@ -189,11 +196,11 @@ async fn a_page_failing_mid_run_fails_the_run_and_changes_nothing() {
         .skip(events_before)
         .map(|(a, ..)| a)
         .collect();
-    assert_eq!(
-        new_events,
-        ["sync_finished"],
-        "only the failed run's summary"
+    assert!(
+        !new_events.iter().any(|a| a == "caller_id_removed_at_plivo"),
+        "{new_events:?}"
     );
+    assert_eq!(new_events.last().map(String::as_str), Some("sync_finished"));
     let (status, error): (String, Option<String>) =
         sqlx::query_as("SELECT status, error FROM sync_runs WHERE id = ?")
             .bind(run_id)
@@ -203,17 +210,25 @@ async fn a_page_failing_mid_run_fails_the_run_and_changes_nothing() {
     assert_eq!(status, "failed");
     assert!(error.unwrap().contains("page 26"));
 
-    // Once Plivo recovers, the next run applies everything.
+    // Once Plivo recovers, the next run brings the cache in line with Plivo.
     app.sandbox().set_faults(Faults::default());
     let after = app.sync().await.unwrap();
-    assert_eq!(
-        (
-            after.counts.added,
-            after.counts.changed,
-            after.counts.removed
-        ),
-        (1, 1, 1)
-    );
+    assert_eq!(after.counts.removed, 1);
+    let row = |n: &'static str| {
+        let app = &app;
+        async move {
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT alias, removed_at FROM caller_ids WHERE phone_number = ?",
+            )
+            .bind(n)
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap()
+        }
+    };
+    assert!(row("+12025550007").await.1.is_some());
+    assert_eq!(row("+12025550008").await.0, "New");
+    assert_eq!(row("+12025559999").await, ("Brand new".to_owned(), None));
 }
 
 #[tokio::test]
