@@ -10,6 +10,7 @@ pub mod settle;
 
 use std::time::Duration;
 
+use futures_util::{StreamExt, stream};
 use tokio::sync::mpsc;
 
 use crate::{
@@ -184,8 +185,12 @@ impl Syncer {
         let mut unconfirmed = 0usize;
         if let (None, Some(pass)) = (&failure, consistent) {
             let listed = pass.listed().unwrap_or_default();
-            for row in apply::absent(&self.db, &listed, claimed.started_at).await? {
-                match self.plivo.get(&row.phone_number).await {
+            let absent = apply::absent(&self.db, &listed, claimed.started_at).await?;
+            let mut answers = stream::iter(absent)
+                .map(|row| async move { (self.plivo.get(&row.phone_number).await, row) })
+                .buffer_unordered(self.pages_in_flight.max(1));
+            while let Some((answer, row)) = answers.next().await {
+                match answer {
                     Err(PlivoError::Refused { status: 404, .. }) => gone.push(row),
                     // Still there after all: the list moved after this read; the next run
                     // will list it.
