@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{Action, Outcome, StoredEvent};
+use crate::db::subaccounts::SubaccountNames;
 
 fn detail<'a>(details: Option<&'a Value>, key: &str) -> Option<&'a str> {
     details?.get(key)?.as_str()
@@ -61,15 +62,18 @@ impl ShownOutcome {
     }
 }
 
-/// "alias Front desk → Reception, subaccount (none) → SA…"
-pub fn changes_text(changes: &Value) -> String {
+/// "name Front desk → Reception, subaccount Main account → Sales team": subaccounts by name
+/// where `names` knows them.
+pub fn changes_text(changes: &Value, names: &SubaccountNames) -> String {
     let Some(map) = changes.as_object() else {
         return String::new();
     };
     map.iter()
         .map(|(field, pair)| {
             let show = |v: Option<&Value>| match v.and_then(Value::as_str) {
+                Some("") | None if field == "subaccount" => names.label(""),
                 Some("") | None => "(none)".to_owned(),
+                Some(s) if field == "subaccount" => names.label(s),
                 Some(s) => s.to_owned(),
             };
             let name = if field == "alias" {
@@ -87,14 +91,14 @@ pub fn changes_text(changes: &Value) -> String {
 /// event's details, parsed. Every action has its sentence here (the match is exhaustive, so a
 /// new action without one does not compile); a stored word that is no action of ours is shown
 /// as it is.
-pub fn what(event: &StoredEvent, details: Option<&Value>) -> String {
+pub fn what(event: &StoredEvent, details: Option<&Value>, names: &SubaccountNames) -> String {
     let Some(action) = Action::parse(&event.action) else {
         return event.action.replace('_', " ");
     };
     let outcome = Outcome::parse(&event.outcome);
     let changes = details
         .and_then(|d| d.get("changes"))
-        .map(changes_text)
+        .map(|c| changes_text(c, names))
         .unwrap_or_default();
     let username = detail(details, "username").unwrap_or("someone");
     let rows = || {
@@ -176,8 +180,9 @@ pub fn sentence(
     event: &StoredEvent,
     details: Option<&Value>,
     number_display: Option<&str>,
+    names: &SubaccountNames,
 ) -> String {
-    let what = what(event, details);
+    let what = what(event, details, names);
     let Some(number) = number_display else {
         return what;
     };

@@ -273,22 +273,38 @@ pub async fn search_all(pool: &SqlitePool, search: &Search) -> sqlx::Result<Vec<
     rows.build_query_as().fetch_all(pool).await
 }
 
-/// The countries and subaccounts present, for the filters.
-pub async fn facets(db: impl SqliteExecutor<'_>) -> sqlx::Result<(Vec<String>, Vec<String>)> {
+/// The countries and subaccounts present, for the filters; each subaccount with its name when
+/// Plivo gave it one.
+pub async fn facets(db: impl SqliteExecutor<'_>) -> sqlx::Result<Facets> {
     // caller_id_groups is kept by triggers (migration 0006).
-    let rows: Vec<(bool, String)> = sqlx::query_as(
-        "SELECT DISTINCT 1, country FROM caller_id_groups WHERE country != '' AND current > 0
+    let rows: Vec<(bool, String, Option<String>)> = sqlx::query_as(
+        "SELECT DISTINCT 1, country, NULL FROM caller_id_groups WHERE country != '' AND current > 0
          UNION ALL
-         SELECT DISTINCT 0, subaccount FROM caller_id_groups WHERE subaccount != '' AND current > 0
-         ORDER BY 1, 2",
+         SELECT 0, g.subaccount, NULLIF(s.name, '') FROM
+             (SELECT DISTINCT subaccount FROM caller_id_groups WHERE subaccount != '' AND current > 0) g
+             LEFT JOIN subaccounts s ON s.auth_id = g.subaccount
+         ORDER BY 1, 3, 2",
     )
     .fetch_all(db)
     .await?;
-    let (countries, subaccounts): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(c, _)| *c);
-    Ok((
-        countries.into_iter().map(|(_, c)| c).collect(),
-        subaccounts.into_iter().map(|(_, s)| s).collect(),
-    ))
+    let mut facets = Facets::default();
+    for (is_country, value, name) in rows {
+        if is_country {
+            facets.countries.push(value);
+        } else {
+            let label = name.unwrap_or_else(|| value.clone());
+            facets.subaccounts.push((value, label));
+        }
+    }
+    Ok(facets)
+}
+
+/// What the list's filters offer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facets {
+    pub countries: Vec<String>,
+    /// `(id, what to show)`
+    pub subaccounts: Vec<(String, String)>,
 }
 
 #[cfg(test)]

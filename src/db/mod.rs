@@ -8,6 +8,7 @@
 
 pub mod caller_id_search;
 pub mod caller_ids;
+pub mod subaccounts;
 pub mod sync_runs;
 mod timestamp;
 mod types;

@@ -12,7 +12,8 @@ use super::{
     error::PlivoError,
     limiter::RateLimiter,
     types::{
-        CallerId, ListPage, ListQuery, StartBody, StartVerification, Started, Update, Verified,
+        CallerId, ListPage, ListQuery, StartBody, StartVerification, Started, SubaccountPage,
+        Update, Verified,
     },
 };
 use crate::domain::PhoneNumber;
@@ -192,6 +193,41 @@ impl PlivoClient {
             .send(true, || self.request(Method::GET, url.clone()).query(query))
             .await?;
         parse(bytes)
+    }
+
+    /// `GET Account/{auth_id}/Subaccount/`: one page (20) of the account's subaccounts. Main-account
+    /// credentials only. The answer holds every subaccount's auth token, so an unreadable one is
+    /// reported without its body.
+    pub async fn subaccounts(&self, offset: u64) -> Result<SubaccountPage, PlivoError> {
+        let url = self.url("Subaccount/")?;
+        let query = ListQuery {
+            limit: Some(20),
+            offset: Some(offset),
+            ..Default::default()
+        };
+        let (status, body) = self
+            .send(true, || {
+                self.request(Method::GET, url.clone()).query(&query)
+            })
+            .await?;
+        serde_json::from_slice(&body).map_err(|_| PlivoError::Unreadable {
+            status: status.as_u16(),
+            body_start: "(not kept: it may hold subaccount tokens)".into(),
+        })
+    }
+
+    /// Every subaccount, page by page.
+    pub async fn all_subaccounts(&self) -> Result<Vec<super::Subaccount>, PlivoError> {
+        let mut all = Vec::new();
+        loop {
+            let page = self.subaccounts(all.len() as u64).await?;
+            let total = page.meta.total_count;
+            let got = page.objects.len();
+            all.extend(page.objects);
+            if got == 0 || all.len() as u64 >= total {
+                return Ok(all);
+            }
+        }
     }
 
     /// `POST VerifiedCallerId/{number}/`: changes alias and/or subaccount. Not retried: it is

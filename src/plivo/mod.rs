@@ -13,7 +13,8 @@ pub use client::{PlivoClient, PlivoConfig, RetryPolicy};
 pub use error::PlivoError;
 pub use limiter::RateLimiter;
 pub use types::{
-    CallerId, Channel, ListPage, ListQuery, Meta, StartVerification, Started, Update, Verified,
+    CallerId, Channel, ListPage, ListQuery, Meta, StartVerification, Started, Subaccount,
+    SubaccountPage, Update, Verified,
 };
 
 #[cfg(test)]

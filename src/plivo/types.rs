@@ -119,6 +119,27 @@ pub struct ListQuery {
     pub alias: Option<String>,
 }
 
+/// A subaccount, as `GET Account/{auth_id}/Subaccount/` lists it. Plivo's answer also carries
+/// each subaccount's auth token: there is deliberately no field for it, so it is never read
+/// into anything that could be stored, logged or shown.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Subaccount {
+    pub auth_id: String,
+    #[serde(default, deserialize_with = "text")]
+    pub name: Option<String>,
+    /// Absent or `null` is taken as enabled.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// One page of subaccounts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SubaccountPage {
+    pub meta: Meta,
+    #[serde(default)]
+    pub objects: Vec<Subaccount>,
+}
+
 /// Change a caller ID's alias or subaccount; unset fields are left alone (and omitted).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Update {
@@ -190,6 +211,19 @@ mod tests {
             Some(datetime!(2023-08-30 07:47:43.123 UTC))
         );
         assert_eq!(parse_plivo_time("yesterday"), None);
+    }
+
+    #[test]
+    fn a_subaccount_is_read_without_its_token() {
+        let page: SubaccountPage = serde_json::from_str(
+            r#"{"api_id":"x","meta":{"limit":20,"offset":0,"total_count":1,"next":null,"previous":null},
+               "objects":[{"account":"/v1/Account/MA/","auth_id":"SA2B3C4D5E6F7G8H9J0K",
+               "auth_token":"c2VjcmV0LXRva2VuLXZhbHVl","created":"2022-09-05","enabled":true,
+               "modified":null,"name":"Sales","resource_uri":"/v1/Account/MA/Subaccount/SA2B3C4D5E6F7G8H9J0K/"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(page.objects[0].name.as_deref(), Some("Sales"));
+        assert!(!format!("{page:?}").contains("c2VjcmV0"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The sandbox's handlers: Plivo's six Verified Caller ID operations, plus the outbox. Lines marked `GUESS:` are behaviour Plivo does not document; they are listed in
+//! The sandbox's handlers: Plivo's six Verified Caller ID operations, the list of subaccounts,
+//! plus the outbox. Lines marked `GUESS:` are behaviour Plivo does not document; they are listed in
 //! the README so they can be checked against the real service.
 
 use axum::{
@@ -16,9 +17,9 @@ use subtle::ConstantTimeEq;
 use super::{
     CODE_LIFETIME, OUTBOX_CAPACITY, OutboxEntry, Pending, Sandbox,
     answer::{ApiError, api_id, error, fail},
-    lock, store,
+    lock, plivo_time as timestamp, store,
 };
-use crate::{db::timestamp, domain::PhoneNumber, plivo::Channel};
+use crate::{domain::PhoneNumber, plivo::Channel};
 
 type Answer = Result<Response, ApiError>;
 
@@ -294,15 +295,11 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
 
-/// `GET VerifiedCallerId/`: a page (limit 1 to 20, default 20), newest first.
-pub async fn list(
-    State(sandbox): State<Sandbox>,
-    Path(auth_id): Path<String>,
-    headers: HeaderMap,
-    Query(params): Query<ListParams>,
-) -> Answer {
-    authorize(&sandbox, &auth_id, &headers)?;
-    let limit = match params.limit.as_deref() {
+/// `limit` (1 to 20, default 20) and `offset` (0 or more), as Plivo reads them; text that is
+/// not a number is refused.
+fn paging(limit: Option<&str>, offset: Option<&str>) -> Result<(i64, i64), ApiError> {
+    // GUESS: the wording of these 400s.
+    let limit = match limit {
         None | Some("") => 20,
         Some(l) => l
             .parse::<i64>()
@@ -314,7 +311,7 @@ pub async fn list(
             "limit must be between 1 and 20",
         ));
     }
-    let offset = match params.offset.as_deref() {
+    let offset = match offset {
         None | Some("") => 0,
         Some(o) => o
             .parse::<i64>()
@@ -323,6 +320,18 @@ pub async fn list(
     if offset < 0 {
         return Err(fail(StatusCode::BAD_REQUEST, "offset must be 0 or more"));
     }
+    Ok((limit, offset))
+}
+
+/// `GET VerifiedCallerId/`: a page (limit 1 to 20, default 20), newest first.
+pub async fn list(
+    State(sandbox): State<Sandbox>,
+    Path(auth_id): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<ListParams>,
+) -> Answer {
+    authorize(&sandbox, &auth_id, &headers)?;
+    let (limit, offset) = paging(params.limit.as_deref(), params.offset.as_deref())?;
     let filters = store::Filters {
         country: non_empty(params.country),
         subaccount: non_empty(params.subaccount),
@@ -372,6 +381,64 @@ pub async fn list(
     Ok(Json(json!({
         "api_id": api_id(),
         "meta": { "limit": limit, "next": next, "offset": offset, "previous": previous, "total_count": total },
+        "objects": objects,
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PageParams {
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+/// `GET Account/{auth_id}/Subaccount/`: the account's subaccounts, a page at a time, each with
+/// its auth token as Plivo's answer has it.
+pub async fn subaccounts(
+    State(sandbox): State<Sandbox>,
+    Path(auth_id): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<PageParams>,
+) -> Answer {
+    authorize(&sandbox, &auth_id, &headers)?;
+    if sandbox.inner.auth_id.starts_with("SA") {
+        // GUESS: the status and wording when sub-account credentials list subaccounts.
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "subaccounts can only be listed with main account credentials",
+        ));
+    }
+    let (limit, offset) = paging(params.limit.as_deref(), params.offset.as_deref())?;
+    let all = &sandbox.inner.subaccounts;
+    let account = format!("/v1/Account/{}/", sandbox.inner.auth_id);
+    let objects: Vec<Value> = all
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(20))
+        .map(|s| {
+            json!({
+                "account": account,
+                "auth_id": s.auth_id,
+                "auth_token": s.auth_token,
+                "created": s.created,
+                "enabled": s.enabled,
+                "modified": null,
+                "name": s.name,
+                "resource_uri": format!("{account}Subaccount/{}/", s.auth_id),
+            })
+        })
+        .collect();
+    let total = all.len() as i64;
+    let page_uri = |offset: i64| format!("{account}Subaccount/?limit={limit}&offset={offset}");
+    Ok(Json(json!({
+        "api_id": api_id(),
+        "meta": {
+            "limit": limit,
+            "next": (offset + limit < total).then(|| page_uri(offset + limit)),
+            "offset": offset,
+            "previous": (offset > 0).then(|| page_uri((offset - limit).max(0))),
+            "total_count": total,
+        },
         "objects": objects,
     }))
     .into_response())

@@ -55,6 +55,45 @@ pub struct OutboxEntry {
     pub sent_at: OffsetDateTime,
 }
 
+/// A subaccount the sandbox's account has, with the token Plivo's list carries for each.
+#[derive(Debug, Clone)]
+pub struct SandboxSubaccount {
+    pub auth_id: &'static str,
+    pub name: &'static str,
+    pub enabled: bool,
+    pub created: &'static str,
+    /// Random for each sandbox; callerdesk must never keep it.
+    pub auth_token: String,
+}
+
+/// The sandbox account's subaccounts: the two its seeded caller IDs use, and one disabled.
+fn subaccounts() -> Vec<SandboxSubaccount> {
+    [
+        ("SA2B3C4D5E6F7G8H9J0K", "Sales team", true, "2022-09-05"),
+        ("SAKXQ7M2P9R4T6V8W1Y3", "Support (EU)", true, "2023-02-14"),
+        ("SAQ1W2E3R4T5Y6U7I8O9", "Old agency", false, "2021-06-30"),
+    ]
+    .into_iter()
+    .map(|(auth_id, name, enabled, created)| SandboxSubaccount {
+        auth_id,
+        name,
+        enabled,
+        created,
+        auth_token: (0..40)
+            .map(|_| char::from(b'A' + rand::random_range(0..26u8)))
+            .collect(),
+    })
+    .collect()
+}
+
+/// A time as Plivo writes it: RFC 3339 in UTC with as many fractional digits as it needs
+/// (none to nine: `.68729Z`, `.968133341Z`).
+pub fn plivo_time(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 /// A verification waiting for its code.
 #[derive(Debug, Clone)]
 struct Pending {
@@ -91,6 +130,7 @@ struct Inner {
     memory: Mutex<Memory>,
     faults: Mutex<Faults>,
     hook: Mutex<Option<Hook>>,
+    subaccounts: Vec<SandboxSubaccount>,
 }
 
 /// A sandbox: cheap to clone; serve its [`Sandbox::router`] anywhere.
@@ -122,6 +162,7 @@ impl Sandbox {
                 memory: Mutex::new(Memory::default()),
                 faults: Mutex::new(Faults::default()),
                 hook: Mutex::new(None),
+                subaccounts: subaccounts(),
             }),
         }
     }
@@ -138,6 +179,8 @@ impl Sandbox {
     pub fn router(&self) -> Router {
         let account = "/v1/Account/{auth_id}/VerifiedCallerId";
         let api = Router::new()
+            .route("/v1/Account/{auth_id}/Subaccount", get(api::subaccounts))
+            .route("/v1/Account/{auth_id}/Subaccount/", get(api::subaccounts))
             .route(account, get(api::list).post(api::start))
             .route(&format!("{account}/"), get(api::list).post(api::start))
             .route(
@@ -182,12 +225,7 @@ impl Sandbox {
 
     /// Makes sure `count` seeded caller IDs exist.
     pub async fn seed(&self, count: u32) -> sqlx::Result<()> {
-        store::seed(
-            &self.inner.db,
-            count,
-            &crate::db::timestamp(self.inner.clock.now()),
-        )
-        .await
+        store::seed(&self.inner.db, count, &plivo_time(self.inner.clock.now())).await
     }
 
     /// Every code sent, newest first.
@@ -213,6 +251,11 @@ impl Sandbox {
     /// Makes the next start send `code` instead of a random one (for tests that look for it).
     pub fn set_next_code(&self, code: &str) {
         lock(&self.inner.memory).next_code = Some(code.to_owned());
+    }
+
+    /// The account's subaccounts, tokens included (for tests that make sure none is kept).
+    pub fn subaccounts(&self) -> &[SandboxSubaccount] {
+        &self.inner.subaccounts
     }
 
     /// The API requests received so far (method, path), oldest first.
@@ -279,5 +322,27 @@ async fn inject_faults(State(sandbox): State<Sandbox>, request: Request, next: N
     match fault {
         Some(fault) => fault.respond().await,
         None => next.run(request).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn times_carry_as_many_fractional_digits_as_plivos() {
+        assert_eq!(
+            plivo_time(datetime!(2023-08-30 07:47:43.68729 UTC)),
+            "2023-08-30T07:47:43.68729Z"
+        );
+        assert_eq!(
+            plivo_time(datetime!(2023-08-30 09:47:43.968133341 +02:00)),
+            "2023-08-30T07:47:43.968133341Z"
+        );
+        assert_eq!(
+            plivo_time(datetime!(2023-08-30 07:47:43 UTC)),
+            "2023-08-30T07:47:43Z"
+        );
     }
 }

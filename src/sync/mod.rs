@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use crate::{
     audit::{self, Action, Actor, Outcome, RequestMeta, Who},
     clock::Clock,
-    db::{Db, Timestamp, sync_runs},
+    db::{Db, Timestamp, subaccounts, sync_runs},
     plivo::{PlivoClient, PlivoError},
 };
 pub use sync_runs::{Counts, Trigger};
@@ -155,25 +155,37 @@ impl Syncer {
             received,
             claimed.started_at,
         ));
-        let mut moves = Vec::new();
-        let mut last = None;
-        let mut failure = None;
-        for _ in 0..PASSES {
-            match fetch::pass(self, claimed.run_id, &pages).await {
-                Ok(pass) => {
-                    let consistent = pass.moved.is_none();
-                    moves.extend(pass.moved.clone());
-                    last = Some(pass);
-                    if consistent {
+        let read = async {
+            let mut moves = Vec::new();
+            let mut last = None;
+            let mut failure = None;
+            for _ in 0..PASSES {
+                match fetch::pass(self, claimed.run_id, &pages).await {
+                    Ok(pass) => {
+                        let consistent = pass.moved.is_none();
+                        moves.extend(pass.moved.clone());
+                        last = Some(pass);
+                        if consistent {
+                            break;
+                        }
+                    }
+                    Err(f) => {
+                        failure = Some(f);
                         break;
                     }
                 }
-                Err(f) => {
-                    failure = Some(f);
-                    break;
-                }
             }
-        }
+            (moves, last, failure)
+        };
+        // The subaccounts' names are read beside the caller IDs (main-account credentials only).
+        let names = async {
+            if self.plivo.may_set_subaccounts() {
+                Some(self.plivo.all_subaccounts().await)
+            } else {
+                None
+            }
+        };
+        let ((moves, last, failure), subaccounts) = tokio::join!(read, names);
         drop(pages);
         let mut counts = storing
             .await
@@ -224,7 +236,18 @@ impl Syncer {
                         tracing::info!(settled, "settled requests that had no recorded outcome");
                     }
                 }
-                let note = run_note(&moves, consistent.is_some(), unconfirmed);
+                let names_failed = match &subaccounts {
+                    Some(Ok(listed)) => {
+                        subaccounts::replace(&mut tx, listed, Timestamp::from(now)).await?;
+                        false
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "could not list the subaccounts");
+                        true
+                    }
+                    None => false,
+                };
+                let note = run_note(&moves, consistent.is_some(), unconfirmed, names_failed);
                 sync_runs::succeed(
                     &mut tx,
                     claimed.run_id,
@@ -278,7 +301,12 @@ impl Syncer {
 
 /// What a successful run has to say beyond its counts: the list moving under it, removals
 /// left for the next run, numbers Plivo could not be asked about.
-fn run_note(moves: &[String], consistent: bool, unconfirmed: usize) -> Option<String> {
+fn run_note(
+    moves: &[String],
+    consistent: bool,
+    unconfirmed: usize,
+    names_failed: bool,
+) -> Option<String> {
     let mut note = Vec::new();
     if !moves.is_empty() {
         note.push(format!(
@@ -296,7 +324,18 @@ fn run_note(moves: &[String], consistent: bool, unconfirmed: usize) -> Option<St
             "{unconfirmed} numbers missing from the list could not be checked with Plivo and are left for the next run"
         ));
     }
-    (!note.is_empty()).then(|| format!("{}.", note.join("; ")))
+    if names_failed {
+        note.push(
+            "the subaccounts' names could not be read, so the names shown are from an earlier run"
+                .to_owned(),
+        );
+    }
+    let note = note.join("; ");
+    let mut letters = note.chars();
+    // One sentence, starting with a capital.
+    letters
+        .next()
+        .map(|first| format!("{}{}.", first.to_uppercase(), letters.as_str()))
 }
 
 /// The scheduled runs: once at start-up, then every `interval`. Runs until the task is aborted.

@@ -23,7 +23,7 @@ use crate::{
         export::{self, Format},
         query::{self, ActorFilter, Filter},
     },
-    db::users,
+    db::{subaccounts::SubaccountNames, users},
     domain::{Permission, PhoneNumber},
     web::error::AppError,
     web::{
@@ -60,7 +60,12 @@ pub struct EventView {
 }
 
 impl EventView {
-    pub fn new(now: OffsetDateTime, e: &StoredEvent, answered: &HashSet<i64>) -> Self {
+    pub fn new(
+        now: OffsetDateTime,
+        e: &StoredEvent,
+        answered: &HashSet<i64>,
+        names: &SubaccountNames,
+    ) -> Self {
         let number = e
             .phone_number
             .as_deref()
@@ -95,9 +100,16 @@ impl EventView {
             parsed
                 .as_ref()
                 .and_then(|d| d.get("changes"))
-                .map(describe::changes_text),
+                .map(|c| describe::changes_text(c, names)),
         );
         add("Name", text("alias"));
+        add(
+            "Subaccount",
+            text("subaccount").map(|s| match names.name(&s) {
+                Some(name) => format!("{name} ({s})"),
+                None => s,
+            }),
+        );
         add(
             "Username tried",
             text("username").filter(|_| e.action.starts_with("sign_in")),
@@ -120,6 +132,7 @@ impl EventView {
                 e,
                 parsed.as_ref(),
                 number.as_ref().map(PhoneNumber::international).as_deref(),
+                names,
             ),
             outcome,
             outcome_label,
@@ -143,10 +156,11 @@ pub async fn views(
         .map(|e| e.id)
         .collect();
     let answered: HashSet<i64> = query::answered(db, &requests).await?.into_iter().collect();
+    let names = SubaccountNames::load(&state.db.reader).await?;
     let now = state.clock.now();
     Ok(events
         .iter()
-        .map(|e| EventView::new(now, e, &answered))
+        .map(|e| EventView::new(now, e, &answered, &names))
         .collect())
 }
 

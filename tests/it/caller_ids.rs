@@ -82,7 +82,8 @@ async fn filters_sorting_and_pages_return_the_right_rows() {
     assert!(at(&first, "+1 202-555-0000") < at(&first, "+1 416-555-0000"));
 
     let (_, gb) = me.page("/?country=GB").await;
-    assert_eq!(rows(&gb), 15);
+    // 15 seeded GB numbers, three of which Plivo (the sandbox) lists without a country.
+    assert_eq!(rows(&gb), 12);
     assert!(!gb.contains("+1 202"));
     let (_, sub) = me.page("/?subaccount=SAKXQ7M2P9R4T6V8W1Y3").await;
     assert!(rows(&sub) > 0 && sub.matches("SAKXQ7M2P9R4T6V8W1Y3").count() > rows(&sub));
@@ -342,7 +343,7 @@ async fn the_list_shows_the_last_sync_and_a_failed_one_in_plain_words() {
         rules: vec![Rule {
             count: 5,
             method: Some("GET".into()),
-            path: None,
+            path: Some("/VerifiedCallerId/".into()),
             fault: Fault::Html502,
         }],
         ..Default::default()

@@ -26,6 +26,7 @@ mod plivo_sandbox;
 mod secrets;
 mod security;
 mod shutdown;
+mod subaccounts;
 mod sync;
 mod sync_while_busy;
 mod users;

@@ -1,6 +1,6 @@
 //! The whole story in live mode against a separately running sandbox, with logs at debug: no
-//! code, password or Plivo auth token may appear in the log, the database file (and its WAL) or
-//! any page served.
+//! code, password, Plivo auth token or subaccount token (every sync reads them all from Plivo)
+//! may appear in the log, the database file (and its WAL) or any page served.
 
 use crate::helpers::{Browser, location, spawn_until as start};
 use reqwest::StatusCode;
@@ -115,6 +115,38 @@ async fn no_secret_reaches_the_log_the_database_or_a_page() {
         .await;
     admin.page("/users").await;
 
+    // A sync reads the subaccounts, whose tokens are in Plivo's answer; their names show.
+    let listed: serde_json::Value = reqwest::Client::new()
+        .get(format!("{sandbox_base}/v1/Account/{AUTH_ID}/Subaccount/"))
+        .basic_auth(AUTH_ID, Some(TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let subaccount_tokens: Vec<String> = listed["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["auth_token"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(subaccount_tokens.len(), 3);
+    admin.page("/").await;
+    admin.post("/sync", &[]).await;
+    let mut named = false;
+    for _ in 0..100 {
+        if admin.page("/verify").await.contains("Sales team") {
+            named = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        named,
+        "the verify form offers subaccounts by name after a sync"
+    );
+
     // The operator signs in with the temporary password, chooses her own, verifies a number.
     let mut olive = Recording {
         browser: Browser::new(&base),
@@ -208,6 +240,9 @@ async fn no_secret_reaches_the_log_the_database_or_a_page() {
     ] {
         for secret in [TOKEN, ADMIN_PASSWORD, TEMPORARY, OPERATOR_PASSWORD] {
             assert!(!text.contains(secret), "{secret:?} found in {what}");
+        }
+        for secret in &subaccount_tokens {
+            assert!(!text.contains(secret), "a subaccount token found in {what}");
         }
         for c in [&code, &wrong] {
             assert!(!code_in(text, c), "the code {c} found in {what}");

@@ -14,7 +14,10 @@ use super::CallerIdView;
 use crate::{
     audit::{self, Who, describe},
     caller_ids::{CallerIdError, Edited, Refreshed},
-    db::caller_ids,
+    db::{
+        caller_ids,
+        subaccounts::{self, SubaccountNames},
+    },
     domain::{Alias, Permission, PhoneNumber},
     plivo::parse_subaccount,
     web::error::AppError,
@@ -37,6 +40,9 @@ pub struct ShowPage {
     can_refresh: bool,
     alias_value: String,
     subaccount_value: String,
+    /// The subaccounts to choose from; empty when none is known (an id is typed instead).
+    subaccount_choices: Vec<(String, String)>,
+    subaccount_hint: &'static str,
     alias_error: Option<String>,
     subaccount_error: Option<String>,
     /// Only main-account credentials may set a subaccount; otherwise the field is not shown.
@@ -72,11 +78,26 @@ async fn page(
     let now = state.clock.now();
     let history = audit::for_number(&state.db.reader, number.as_str(), 200).await?;
     let removed = row.removed_at.is_some();
+    let names = SubaccountNames::load(&state.db.reader).await?;
+    // A subaccount can't be cleared through the API: "Main account" is offered only to a
+    // number on the main account.
+    let subaccount_choices = subaccounts::choices(&state.db.reader, &row.subaccount, false).await?;
+    let subaccount_hint = match (subaccount_choices.is_empty(), row.subaccount.is_empty()) {
+        (true, _) => {
+            "Leave empty to keep the number on the main account. A number on a subaccount can be moved back to the main account only in Plivo's console."
+        }
+        (false, true) => "Move this number to a subaccount, or keep Main account.",
+        (false, false) => {
+            "Move this number to another subaccount. It can be moved back to the main account only in Plivo's console."
+        }
+    };
     Ok(ShowPage {
         chrome: Chrome::for_user(state, me, Nav::CallerIds).await?,
         alias_value: row.alias.clone(),
         subaccount_value: row.subaccount.clone(),
-        caller: CallerIdView::new(now, &row),
+        subaccount_choices,
+        subaccount_hint,
+        caller: CallerIdView::new(now, &row).named(&names),
         history: crate::web::audit::EventList {
             events: crate::web::audit::views(state, &state.db.reader, &history).await?,
             older: None,
@@ -159,7 +180,8 @@ pub async fn update(
             let said = if changes.as_object().is_some_and(serde_json::Map::is_empty) {
                 "Plivo accepted the change but kept the details as they were; they are shown as Plivo has them.".to_owned()
             } else {
-                format!("Saved. {}", describe::changes_text(&changes))
+                let names = SubaccountNames::load(&state.db.reader).await?;
+                format!("Saved. {}", describe::changes_text(&changes, &names))
             };
             notify(&me.session, said).await?;
             Ok(Redirect::to(&format!("/caller-ids/{}", number.digits())).into_response())

@@ -16,7 +16,8 @@ use super::CallerIdView;
 use crate::{
     audit::{self, Action, NewEvent, Outcome},
     db::{
-        caller_id_search::{self, Search, Sort},
+        caller_id_search::{self, Facets, Search, Sort},
+        subaccounts::SubaccountNames,
         verifications,
     },
     domain::Permission,
@@ -167,7 +168,8 @@ pub struct ListPage {
     sync: SyncStatus,
     results: Results,
     countries: Vec<String>,
-    subaccounts: Vec<String>,
+    /// `(id, name or id)`
+    subaccounts: Vec<(String, String)>,
 }
 
 async fn results(
@@ -180,6 +182,7 @@ async fn results(
     let mut page = params.page();
     let (mut rows, total) =
         caller_id_search::search(db, &search, PER_PAGE, (page - 1) * PER_PAGE).await?;
+    let names = SubaccountNames::load(&mut *db).await?;
     let now = state.clock.now();
     let last_page = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
     if page > last_page {
@@ -190,7 +193,10 @@ async fn results(
             .0;
     }
     Ok(Results {
-        rows: rows.iter().map(|r| CallerIdView::new(now, r)).collect(),
+        rows: rows
+            .iter()
+            .map(|r| CallerIdView::new(now, r).named(&names))
+            .collect(),
         total,
         total_text: thousands(total),
         page,
@@ -223,7 +229,10 @@ pub async fn show(
     }
     {
         let chrome = Chrome::for_user(&state, &me, Nav::CallerIds).await?;
-        let (countries, subaccounts) = caller_id_search::facets(&mut *db).await?;
+        let Facets {
+            countries,
+            subaccounts,
+        } = caller_id_search::facets(&mut *db).await?;
         let now = state.clock.now();
         let pending = verifications::pending(&mut *db, crate::db::Timestamp::from(now))
             .await?

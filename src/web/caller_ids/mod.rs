@@ -5,7 +5,7 @@ pub mod detail;
 pub mod list;
 
 use crate::{
-    db::{Timestamp, caller_ids::CachedCallerId},
+    db::{Timestamp, caller_ids::CachedCallerId, subaccounts::SubaccountNames},
     web::format::When,
 };
 
@@ -20,6 +20,8 @@ pub struct CallerIdView {
     pub alias: String,
     pub country: String,
     pub subaccount: String,
+    /// The subaccount's name at Plivo, when known.
+    pub subaccount_name: Option<String>,
     /// Who verified it here, or `None` for "verified outside callerdesk".
     pub verified_by: Option<String>,
     pub verified: Option<When>,
@@ -43,11 +45,18 @@ impl CallerIdView {
             alias: row.alias.clone(),
             country: row.country.clone(),
             subaccount: row.subaccount.clone(),
+            subaccount_name: None,
             verified_by: row.verified_by_name.clone(),
             verified: when(&row.verified_at),
             added_at_plivo: when(&row.plivo_created_at).or_else(|| when(&row.first_seen_at)),
             last_seen: when(&row.last_seen_at),
             removed: when(&row.removed_at),
         }
+    }
+
+    /// With its subaccount's name.
+    pub fn named(mut self, names: &SubaccountNames) -> Self {
+        self.subaccount_name = names.name(&self.subaccount).map(str::to_owned);
+        self
     }
 }

@@ -11,7 +11,7 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    db::caller_ids,
+    db::{caller_ids, subaccounts},
     domain::{Alias, Permission, PhoneNumber},
     plivo::{Channel, parse_subaccount},
     verify::{Request, VerifyError},
@@ -82,7 +82,10 @@ pub struct StartPage {
     number: String,
     alias: String,
     channel: String,
-    subaccount: String,
+    subaccount_value: String,
+    /// The subaccounts to choose from; empty when none is known (an id is typed instead).
+    subaccount_choices: Vec<(String, String)>,
+    subaccount_hint: &'static str,
     preview: PreviewPartial,
     alias_error: Option<String>,
     subaccount_error: Option<String>,
@@ -112,6 +115,7 @@ pub async fn form(
 ) -> Result<StartPage, AppError> {
     me.require(Permission::Verify)?;
     let (preview, _) = preview_of(&state, &prefill.number).await?;
+    let choices = subaccounts::choices(&state.db.reader, "", true).await?;
     Ok(StartPage {
         chrome: Chrome::for_user(&state, &me, Nav::Verify).await?,
         number: prefill.number.chars().take(40).collect(),
@@ -121,7 +125,9 @@ pub async fn form(
         } else {
             "sms".into()
         },
-        subaccount: prefill.subaccount.chars().take(20).collect(),
+        subaccount_value: prefill.subaccount.chars().take(20).collect(),
+        subaccount_choices: choices.clone(),
+        subaccount_hint: hint(&choices),
         preview: PreviewPartial { preview },
         alias_error: None,
         subaccount_error: None,
@@ -181,12 +187,15 @@ pub async fn start(
         _ => None,
     };
     let page = |preview: Preview, form_error: Option<String>| async {
+        let choices = subaccounts::choices(&state.db.reader, "", true).await?;
         Ok::<_, AppError>(StartPage {
             chrome: Chrome::for_user(&state, &me, Nav::Verify).await?,
             number: form.number.chars().take(40).collect(),
             alias: form.alias.chars().take(200).collect(),
             channel: channel.as_str().to_owned(),
-            subaccount: form.subaccount.chars().take(40).collect(),
+            subaccount_value: form.subaccount.chars().take(40).collect(),
+            subaccount_hint: hint(&choices),
+            subaccount_choices: choices,
             preview: PreviewPartial { preview },
             alias_error: alias.as_ref().err().map(|e| e.to_string()),
             subaccount_error: subaccount.as_ref().err().map(|e| (*e).to_owned()),
@@ -205,6 +214,15 @@ pub async fn start(
         )
             .into_response()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The words under the subaccount field.
+fn hint(choices: &[(String, String)]) -> &'static str {
+    if choices.is_empty() {
+        "Only if this number belongs to a Plivo subaccount: its id, which starts with SA. Leave empty for the main account."
+    } else {
+        "Choose a subaccount only if this number belongs to one; otherwise keep Main account."
     }
 }
 
