@@ -107,7 +107,7 @@ impl Accounts {
         };
         let right = password::verify(password, stored).await;
         let now = self.now();
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let outcome = match user.filter(|u| right && !u.disabled) {
             Some(user) => {
                 users::record_sign_in(&mut tx, user.id, Timestamp::from(now)).await?;
@@ -193,7 +193,7 @@ impl Accounts {
             None
         };
         let now = self.now();
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let outcome = match hash {
             Some(hash) => {
                 throttle::succeeded(&mut tx, attempt, &user.username).await?;
@@ -226,7 +226,7 @@ impl Accounts {
         meta: &RequestMeta,
     ) -> Result<User, AccountError> {
         let hash = password::hash(password).await?;
-        let mut tx = self.db.begin_immediate().await?;
+        let mut tx = self.db.write().await?;
         if users::count(&mut *tx).await? > 0 {
             return Err(AccountError::AlreadySetUp);
         }
@@ -269,7 +269,7 @@ impl Accounts {
     ) -> Result<User, AccountError> {
         let hash = password::hash(password).await?;
         let now = self.now();
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let id = users::insert(
             &mut tx,
             username,
@@ -291,7 +291,7 @@ impl Accounts {
     /// Changes someone's role; the last active admin stays admin.
     #[tracing::instrument(skip(self, who))]
     pub async fn change_role(&self, who: &Who, id: i64, role: Role) -> Result<User, AccountError> {
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let user = target(&mut tx, id).await?;
         if user.role() == role {
             return Err(AccountError::AlreadyRole(user.username, role));
@@ -321,7 +321,7 @@ impl Accounts {
         temporary: bool,
     ) -> Result<User, AccountError> {
         let hash = password::hash(password).await?;
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let user = target(&mut tx, id).await?;
         users::set_password(&mut tx, id, &hash, temporary).await?;
         let event = who
@@ -341,7 +341,7 @@ impl Accounts {
         id: i64,
         disabled: bool,
     ) -> Result<User, AccountError> {
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let user = target(&mut tx, id).await?;
         if user.disabled == disabled {
             return Err(if disabled {

@@ -119,7 +119,7 @@ impl CallerIds {
                 let now = self.clock.now();
                 let answered = sync::apply::fields(&updated);
                 let made = Value::Object(sync::apply::changes(&row, &answered));
-                let mut tx = self.db.writer.begin().await?;
+                let mut tx = self.db.write().await?;
                 caller_ids::upsert_seen(&mut tx, number, &answered, Timestamp::from(now)).await?;
                 let done =
                     attempt.succeeded(request, updated.api_id.as_deref(), json!({ "made": made }));
@@ -151,7 +151,7 @@ impl CallerIds {
         match self.plivo.delete(number).await {
             Ok(()) => {
                 let now = self.clock.now();
-                let mut tx = self.db.writer.begin().await?;
+                let mut tx = self.db.write().await?;
                 caller_ids::mark_removed(&mut tx, number.as_str(), Timestamp::from(now)).await?;
                 audit::append(&mut tx, now, attempt.succeeded(request, None, json!({}))).await?;
                 tx.commit().await?;
@@ -176,7 +176,7 @@ impl CallerIds {
     ) -> Result<Refreshed, CallerIdError> {
         let answer = self.plivo.get(number).await;
         let now = self.clock.now();
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let row = caller_ids::by_number(&mut *tx, number.as_str()).await?;
         let refreshed = match answer {
             Ok(item) => {
@@ -211,7 +211,7 @@ impl CallerIds {
 
     /// Commits the `requested` event before anything is sent to Plivo.
     async fn request(&self, attempt: &Attempt) -> Result<audit::Requested, CallerIdError> {
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let request = attempt.request(&mut tx, self.clock.now()).await?;
         tx.commit().await?;
         Ok(request)
@@ -223,7 +223,7 @@ impl CallerIds {
         request: audit::Requested,
         e: &PlivoError,
     ) -> Result<(), CallerIdError> {
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         audit::append(&mut tx, self.clock.now(), attempt.failed(request, e)).await?;
         tx.commit().await?;
         Ok(())

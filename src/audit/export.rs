@@ -170,7 +170,7 @@ where
         .event(Action::AuditExported, Outcome::Succeeded)
         .with_details(json!({ "filter": filter, "format": format.extension(), "rows": rows }));
     let recorded = async {
-        let mut tx = db.writer.begin().await?;
+        let mut tx = db.write().await?;
         append(&mut tx, clock.now(), event).await?;
         tx.commit().await
     };

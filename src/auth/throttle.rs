@@ -65,14 +65,14 @@ pub async fn claim_or_wait(
     username: &str,
     client_ip: &str,
     now: impl Fn() -> OffsetDateTime,
-) -> sqlx::Result<(Decided, sqlx::Transaction<'static, sqlx::Sqlite>)> {
+) -> sqlx::Result<(Decided, crate::db::GroupedWrite)> {
     let deadline = tokio::time::Instant::now() + MOST_WAIT;
     loop {
         // Listening before looking, so a check that finishes in between is not missed.
         let woken = waiting.0.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let mut tx = db.begin_immediate().await?;
+        let mut tx = db.write().await?;
         match claim(&mut tx, username, client_ip, now()).await? {
             Claim::Busy if tokio::time::Instant::now() < deadline => {
                 drop(tx);
@@ -192,7 +192,7 @@ mod tests {
     use time::macros::datetime;
 
     async fn claim_now(db: &Db, name: &str, ip: &str, now: OffsetDateTime) -> Claim {
-        let mut tx = db.begin_immediate().await.unwrap();
+        let mut tx = db.write().await.unwrap();
         let claim = claim(&mut tx, name, ip, now).await.unwrap();
         tx.commit().await.unwrap();
         claim

@@ -56,10 +56,9 @@ async fn generate(
 /// The audit append benchmark (`generate --measure-append`).
 async fn measure(database: &Path, events: u64, writers: u64) -> Result<String, CliError> {
     let db = Db::open(database).await.map_err(|e| e.to_string())?;
-    let figures =
-        crate::audit::sample::measure_append(&db.writer, events, writers, Clock::system().now())
-            .await
-            .map_err(|e| format!("Appending events failed: {e}."))?;
+    let figures = crate::audit::sample::measure_append(&db, events, writers, Clock::system().now())
+        .await
+        .map_err(|e| format!("Appending events failed: {e}."))?;
     db.close().await;
     Ok(figures.to_string())
 }

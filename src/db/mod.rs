@@ -8,6 +8,7 @@
 
 pub mod caller_id_search;
 pub mod caller_ids;
+mod group;
 pub mod subaccounts;
 pub mod sync_runs;
 mod timestamp;
@@ -15,6 +16,7 @@ mod types;
 pub mod users;
 pub mod verifications;
 
+pub use group::{Committer, GroupedWrite};
 pub use timestamp::{Timestamp, parse_timestamp, timestamp};
 
 use sqlx::{
@@ -28,12 +30,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Readers: enough for two cores and a few slow requests.
 const READERS: u32 = 4;
 
-/// The database: use `writer` for anything that writes (and for transactions), `reader` for
-/// everything else.
+/// The database: [`Db::write`] for a request's writes (they commit in groups), `writer` for
+/// long writes of its own (a sync's batches), `reader` for everything else.
 #[derive(Clone, Debug)]
 pub struct Db {
     pub writer: SqlitePool,
     pub reader: SqlitePool,
+    group: Committer,
 }
 
 /// Why the database could not be opened.
@@ -141,14 +144,23 @@ impl Db {
             .connect_with(base.read_only(true))
             .await
             .map_err(open_err)?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            group: Committer::start(writer.clone()),
+            writer,
+            reader,
+        })
     }
 
-    /// A transaction on the writer that holds the write lock from its first statement
-    /// (`BEGIN IMMEDIATE`): what it reads can't be changed by another process before it
-    /// writes. Every claim (a limit's check and its record) is taken in one.
-    pub async fn begin_immediate(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await
+    /// A write in the next group commit: used like a transaction begun with `BEGIN IMMEDIATE`
+    /// (what it reads can't change before it writes, so every claim is taken in one), and
+    /// answered by `commit()` only once the group is on disk. See [`group`](self::group).
+    pub async fn write(&self) -> sqlx::Result<GroupedWrite> {
+        self.group.begin().await
+    }
+
+    /// How many group commits (each one fsync) have been made since the database was opened.
+    pub fn groups_committed(&self) -> u64 {
+        self.group.groups()
     }
 
     /// Closes both pools, waiting for connections in use to be returned.

@@ -78,7 +78,7 @@ impl Verifier {
 
     async fn submit_code_now(&self, person: &Person, id: &str, code: &str) -> Result<CodeOutcome> {
         let now = self.now();
-        let mut tx = self.db.begin_immediate().await?;
+        let mut tx = self.db.write().await?;
         let claimed = verifications::claim_code_check(
             &mut tx,
             id,
@@ -135,7 +135,7 @@ impl Verifier {
     ) -> Result<CodeOutcome> {
         let now = self.now();
         let id = v.id.as_str();
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         verifications::end_code_check(&mut tx, id).await?;
         let refusal = match &answer {
             Err(PlivoError::Refused { status, error, .. }) => Some(CodeRefusal::of(*status, error)),

@@ -147,7 +147,7 @@ impl Verifier {
     /// Marks every overdue pending verification expired, as the system.
     pub async fn expire_overdue(&self) -> Result<usize> {
         let now = self.now();
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let overdue = verifications::overdue(&mut tx, Timestamp::from(now)).await?;
         for v in &overdue {
             expire(&mut tx, v, &Who::system(), now).await?;
@@ -160,7 +160,7 @@ impl Verifier {
     #[tracing::instrument(skip(self, person), fields(verification = id))]
     pub async fn cancel(&self, person: &Person, id: &str) -> Result<bool> {
         let now = self.now();
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let Some(v) = verifications::by_id(&mut *tx, id).await? else {
             return Ok(false);
         };

@@ -57,7 +57,7 @@ impl Verifier {
         let number = &request.number;
         let channel = request.channel;
         let subaccount = request.subaccount.clone().unwrap_or_default();
-        let mut tx = self.db.begin_immediate().await?;
+        let mut tx = self.db.write().await?;
         verifications::insert(
             &mut tx,
             &NewVerification {
@@ -123,7 +123,7 @@ impl Verifier {
         channel: Channel,
     ) -> Result<ResendOutcome> {
         let now = self.now();
-        let mut tx = self.db.begin_immediate().await?;
+        let mut tx = self.db.write().await?;
         let Some(v) = verifications::by_id(&mut *tx, id).await? else {
             return Ok(ResendOutcome::NotPending);
         };
@@ -170,7 +170,7 @@ impl Verifier {
     /// when no code was sent.
     async fn send_code(
         &self,
-        mut tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+        mut tx: crate::db::GroupedWrite,
         claim: SendClaim,
         send: CodeSend<'_>,
     ) -> Result<Option<String>> {
@@ -198,7 +198,7 @@ impl Verifier {
         answer: Result<Started, PlivoError>,
     ) -> Result<Option<String>> {
         let now = self.now();
-        let mut tx = self.db.writer.begin().await?;
+        let mut tx = self.db.write().await?;
         let message = match answer {
             Ok(started) => {
                 verifications::sent(

@@ -189,7 +189,7 @@ pub async fn logout(
     user: CurrentUser,
     ClientMeta(meta): ClientMeta,
 ) -> Result<Response, AppError> {
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.db.write().await?;
     audit::append(
         &mut tx,
         state.clock.now(),

@@ -36,7 +36,7 @@ async fn record_refusal(
     let event = NewEvent::new(refusal.actor, &meta, Action::AccessRefused, Outcome::Failed)
         .with_details(json!({ "method": method, "path": path, "reason": refusal.reason }));
     let written = async {
-        let mut tx = state.db.writer.begin().await?;
+        let mut tx = state.db.write().await?;
         audit::append(&mut tx, state.clock.now(), event).await?;
         tx.commit().await
     };

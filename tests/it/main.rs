@@ -19,6 +19,7 @@ mod code_refusals;
 mod config_errors;
 mod fault_matrix;
 mod fragments;
+mod group_commit;
 mod helpers;
 mod hostile;
 mod plivo_client;

@@ -318,7 +318,7 @@ pub async fn export(
         .into_inner()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("csv: {e}")))?;
     // Who took a copy of the list, and of which part of it.
-    let mut tx = state.db.writer.begin().await?;
+    let mut tx = state.db.write().await?;
     audit::append(
         &mut tx,
         state.clock.now(),
