@@ -147,7 +147,7 @@ impl EventView {
 /// Views for a list of events, with "outcome unknown" worked out.
 pub async fn views(
     state: &AppState,
-    db: impl SqliteExecutor<'_>,
+    db: &mut SqliteConnection,
     events: &[StoredEvent],
 ) -> Result<Vec<EventView>, AppError> {
     let requests: Vec<i64> = events
@@ -155,8 +155,13 @@ pub async fn views(
         .filter(|e| e.outcome == "requested")
         .map(|e| e.id)
         .collect();
-    let answered: HashSet<i64> = query::answered(db, &requests).await?.into_iter().collect();
-    let names = SubaccountNames::load(&state.db.reader).await?;
+    let answered: HashSet<i64> = query::answered(&mut *db, &requests)
+        .await?
+        .into_iter()
+        .collect();
+    // On the same connection: a second one from the pool while holding this one can wait
+    // forever when every request in flight does the same.
+    let names = SubaccountNames::load(&mut *db).await?;
     let now = state.clock.now();
     Ok(events
         .iter()

@@ -565,3 +565,29 @@ async fn a_backup_taken_during_writes_is_consistent_and_never_overwrites() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
 }
+
+/// Sixteen people opening the audit page at once (more than the four readers) all get it: a
+/// page must not hold one reader connection while waiting for another.
+#[tokio::test]
+async fn the_audit_page_serves_more_people_at_once_than_there_are_readers() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let ivy = app
+        .signed_in("ivy", callerdesk::domain::Role::Auditor)
+        .await;
+    let pages = (0..16).map(|_| {
+        let client = ivy.client.clone();
+        let url = ivy.url("/audit");
+        tokio::spawn(async move {
+            tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                client.get(url).send().await.unwrap().status()
+            })
+            .await
+        })
+    });
+    for page in futures_util::future::join_all(pages).await {
+        assert_eq!(
+            page.unwrap().expect("answered within 10 s"),
+            reqwest::StatusCode::OK
+        );
+    }
+}

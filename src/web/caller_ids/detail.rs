@@ -99,7 +99,12 @@ async fn page(
         subaccount_hint,
         caller: CallerIdView::new(now, &row).named(&names),
         history: crate::web::audit::EventList {
-            events: crate::web::audit::views(state, &state.db.reader, &history).await?,
+            events: crate::web::audit::views(
+                state,
+                &mut *state.db.reader.acquire().await?,
+                &history,
+            )
+            .await?,
             older: None,
             newest: None,
             empty_text: "Nothing has been recorded for this number yet.",
