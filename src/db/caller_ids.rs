@@ -43,13 +43,6 @@ pub async fn by_number(
     .await
 }
 
-/// Every cached row, for the sync's comparison.
-pub async fn all(conn: &mut SqliteConnection) -> sqlx::Result<Vec<CachedCallerId>> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM caller_ids"))
-        .fetch_all(conn)
-        .await
-}
-
 /// The rows of these numbers (those that have one).
 pub async fn by_numbers(
     conn: &mut SqliteConnection,

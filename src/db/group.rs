@@ -168,9 +168,13 @@ async fn commit_group(writer: &SqlitePool, group: Vec<Turn>) -> sqlx::Result<()>
     let mut failure = None;
     // Each write runs in a savepoint; one round trip ends a write's savepoint and opens the
     // next one's.
-    let mut between = "SAVEPOINT one_write";
+    let mut ending: Option<&str> = None;
     for turn in group {
-        if let Err(e) = conn.execute(between).await {
+        let opening = match ending {
+            None => "SAVEPOINT one_write".to_owned(),
+            Some(end) => format!("{end}; SAVEPOINT one_write"),
+        };
+        if let Err(e) = conn.execute(opening.as_str()).await {
             failure = Some(e);
             break;
         }
@@ -186,19 +190,15 @@ async fn commit_group(writer: &SqlitePool, group: Vec<Turn>) -> sqlx::Result<()>
         (conn, keep) = returned
             .await
             .map_err(|_| stopped("while a write held the connection"))?;
-        between = if keep {
+        ending = Some(if keep {
             kept.push(committed);
-            "RELEASE one_write; SAVEPOINT one_write"
+            "RELEASE one_write"
         } else {
-            "ROLLBACK TO one_write; RELEASE one_write; SAVEPOINT one_write"
-        };
+            "ROLLBACK TO one_write; RELEASE one_write"
+        });
     }
-    if failure.is_none() {
-        // The last write's savepoint.
-        let last = between.trim_end_matches("; SAVEPOINT one_write");
-        if between != "SAVEPOINT one_write" {
-            failure = conn.execute(last).await.err();
-        }
+    if let (None, Some(end)) = (&failure, ending) {
+        failure = conn.execute(end).await.err();
     }
     let result = match failure {
         None => sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| ()),

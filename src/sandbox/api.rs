@@ -19,7 +19,10 @@ use super::{
     answer::{ApiError, api_id, error, fail},
     lock, plivo_time as timestamp, store,
 };
-use crate::{domain::PhoneNumber, plivo::Channel};
+use crate::{
+    domain::PhoneNumber,
+    plivo::{Channel, is_auth_id},
+};
 
 type Answer = Result<Response, ApiError>;
 
@@ -99,12 +102,7 @@ fn subaccount_field(
             "subaccount cannot be set with subaccount credentials",
         ));
     }
-    let well_formed = sub.len() == 20
-        && sub.starts_with("SA")
-        && sub[2..]
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if well_formed {
+    if is_auth_id(&sub) && sub.starts_with("SA") {
         Ok(Some(sub))
     } else {
         Err(fail(StatusCode::BAD_REQUEST, "invalid subaccount"))
@@ -361,8 +359,6 @@ pub async fn list(
             query.finish()
         )
     };
-    let next = (offset + limit < total).then(|| page_uri(offset + limit));
-    let previous = (offset > 0).then(|| page_uri((offset - limit).max(0)));
     let objects: Vec<Value> = rows
         .iter()
         .map(|row| {
@@ -378,12 +374,29 @@ pub async fn list(
             })
         })
         .collect();
-    Ok(Json(json!({
+    Ok(page_answer(limit, offset, total, page_uri, objects))
+}
+
+/// A page of a Plivo list: its `meta` (with links to the next and previous pages) and objects.
+fn page_answer(
+    limit: i64,
+    offset: i64,
+    total: i64,
+    page_uri: impl Fn(i64) -> String,
+    objects: Vec<Value>,
+) -> Response {
+    Json(json!({
         "api_id": api_id(),
-        "meta": { "limit": limit, "next": next, "offset": offset, "previous": previous, "total_count": total },
+        "meta": {
+            "limit": limit,
+            "next": (offset + limit < total).then(|| page_uri(offset + limit)),
+            "offset": offset,
+            "previous": (offset > 0).then(|| page_uri((offset - limit).max(0))),
+            "total_count": total,
+        },
         "objects": objects,
     }))
-    .into_response())
+    .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -430,18 +443,7 @@ pub async fn subaccounts(
         .collect();
     let total = all.len() as i64;
     let page_uri = |offset: i64| format!("{account}Subaccount/?limit={limit}&offset={offset}");
-    Ok(Json(json!({
-        "api_id": api_id(),
-        "meta": {
-            "limit": limit,
-            "next": (offset + limit < total).then(|| page_uri(offset + limit)),
-            "offset": offset,
-            "previous": (offset > 0).then(|| page_uri((offset - limit).max(0))),
-            "total_count": total,
-        },
-        "objects": objects,
-    }))
-    .into_response())
+    Ok(page_answer(limit, offset, total, page_uri, objects))
 }
 
 /// `POST VerifiedCallerId/{number}/`: change alias and/or subaccount.
