@@ -211,10 +211,7 @@ impl CallerIds {
 
     /// Commits the `requested` event before anything is sent to Plivo.
     async fn request(&self, attempt: &Attempt) -> Result<audit::Requested, CallerIdError> {
-        let mut tx = self.db.write().await?;
-        let request = attempt.request(&mut tx, self.clock.now()).await?;
-        tx.commit().await?;
-        Ok(request)
+        Ok(attempt.request_alone(&self.db, self.clock.now()).await?)
     }
 
     async fn record_failure(
@@ -223,9 +220,9 @@ impl CallerIds {
         request: audit::Requested,
         e: &PlivoError,
     ) -> Result<(), CallerIdError> {
-        let mut tx = self.db.write().await?;
-        audit::append(&mut tx, self.clock.now(), attempt.failed(request, e)).await?;
-        tx.commit().await?;
+        self.db
+            .append(self.clock.now(), attempt.failed(request, e))
+            .await?;
         Ok(())
     }
 }

@@ -71,6 +71,16 @@ impl Attempt {
         Ok(Requested(append(conn, now, event).await?.id))
     }
 
+    /// Appends and commits the `requested` event as a write of its own.
+    pub async fn request_alone(
+        &self,
+        db: &crate::db::Db,
+        now: OffsetDateTime,
+    ) -> sqlx::Result<Requested> {
+        let event = self.event(self.action, Outcome::Requested, self.details.clone());
+        Ok(Requested(db.append(now, event).await?.id))
+    }
+
     /// The outcome when Plivo did it, with its `api_id` and any facts from its answer.
     pub fn succeeded(&self, request: Requested, api_id: Option<&str>, more: Value) -> NewEvent {
         self.outcome(self.action, Outcome::Succeeded, request, more)

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::{clock::Clock, spreadsheet::optional_cell};
 
 use super::{
-    Action, Outcome, StoredEvent, Who, append,
+    Action, Outcome, StoredEvent, Who,
     query::{Filter, export_sql},
 };
 
@@ -169,12 +169,9 @@ where
     let event = who
         .event(Action::AuditExported, Outcome::Succeeded)
         .with_details(json!({ "filter": filter, "format": format.extension(), "rows": rows }));
-    let recorded = async {
-        let mut tx = db.write().await?;
-        append(&mut tx, clock.now(), event).await?;
-        tx.commit().await
-    };
-    recorded.await.map_err(ExportError::Record)?;
+    db.append(clock.now(), event)
+        .await
+        .map_err(ExportError::Record)?;
     Ok(rows)
 }
 

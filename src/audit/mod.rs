@@ -103,11 +103,30 @@ pub async fn append_many(
     if events.is_empty() {
         return Ok(Vec::new());
     }
+    let stored = chain(head(conn).await?, now, events);
+    insert_stored(conn, &stored).await?;
+    Ok(stored)
+}
+
+/// The chain's head: the last event's id and hash, or (0, the genesis hash) when it is empty.
+pub(crate) async fn head(conn: &mut SqliteConnection) -> sqlx::Result<Head> {
     let head: Option<(i64, String)> =
         sqlx::query_as("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *conn)
             .await?;
-    let (mut id, mut prev_hash) = head.unwrap_or((0, GENESIS_HASH.to_owned()));
+    Ok(head.unwrap_or((0, GENESIS_HASH.to_owned())))
+}
+
+/// The last event's id and hash: what the next event follows.
+pub(crate) type Head = (i64, String);
+
+/// Numbers and hashes `events` in order after `head`, all at `now` (nothing is written).
+pub(crate) fn chain(
+    head: Head,
+    now: time::OffsetDateTime,
+    events: Vec<NewEvent>,
+) -> Vec<StoredEvent> {
+    let (mut id, mut prev_hash) = head;
     let occurred_at = timestamp(now);
     let mut stored = Vec::with_capacity(events.len());
     for event in events {
@@ -134,8 +153,7 @@ pub async fn append_many(
         prev_hash = next.hash.clone();
         stored.push(next);
     }
-    insert_stored(conn, &stored).await?;
-    Ok(stored)
+    stored
 }
 
 /// Writes events already numbered and hashed, [`INSERT_BATCH`] to a statement.

@@ -111,7 +111,7 @@ pub async fn measure_append(
     writers: u64,
     now: OffsetDateTime,
 ) -> sqlx::Result<AppendFigures> {
-    use super::{Action, Actor, NewEvent, Outcome, RequestMeta, append};
+    use super::{Action, Actor, NewEvent, Outcome, RequestMeta};
     let writers = writers.max(1);
     let groups_before = db.groups_committed();
     let began = std::time::Instant::now();
@@ -128,7 +128,6 @@ pub async fn measure_append(
             for _ in 0..share {
                 let start = std::time::Instant::now();
                 // As a request writes: in the next group commit, answered once it is on disk.
-                let mut tx = db.write().await?;
                 let event = NewEvent::new(
                     Actor::user(1, "bench"),
                     &meta,
@@ -136,8 +135,7 @@ pub async fn measure_append(
                     Outcome::Succeeded,
                 )
                 .with_number("+12025550143");
-                append(&mut tx, now, event).await?;
-                tx.commit().await?;
+                db.append(now, event).await?;
                 took.push(start.elapsed().as_secs_f64() * 1000.0);
             }
             Ok::<_, sqlx::Error>(took)

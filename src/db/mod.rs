@@ -158,6 +158,21 @@ impl Db {
         self.group.begin().await
     }
 
+    /// Appends one audit event as a write of its own, in the next group commit, and answers it
+    /// as stored once the group is on disk. For an event that goes with other changes, append it
+    /// in their [`write`](Self::write) instead.
+    pub async fn append(
+        &self,
+        now: time::OffsetDateTime,
+        event: crate::audit::NewEvent,
+    ) -> sqlx::Result<crate::audit::StoredEvent> {
+        self.group
+            .append(now, vec![event])
+            .await?
+            .pop()
+            .ok_or_else(|| sqlx::Error::Protocol("no event was appended".into()))
+    }
+
     /// How many group commits (each one fsync) have been made since the database was opened.
     pub fn groups_committed(&self) -> u64 {
         self.group.groups()

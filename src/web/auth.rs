@@ -13,7 +13,7 @@ use tower_sessions::Session;
 
 use crate::{
     accounts::{AccountError, SignIn},
-    audit::{self, Action, NewEvent, Outcome},
+    audit::{Action, NewEvent, Outcome},
     auth::throttle,
     db::users,
     domain::{Password, Username},
@@ -189,14 +189,13 @@ pub async fn logout(
     user: CurrentUser,
     ClientMeta(meta): ClientMeta,
 ) -> Result<Response, AppError> {
-    let mut tx = state.db.write().await?;
-    audit::append(
-        &mut tx,
-        state.clock.now(),
-        NewEvent::new(user.actor(), &meta, Action::SignOut, Outcome::Succeeded),
-    )
-    .await?;
-    tx.commit().await?;
+    state
+        .db
+        .append(
+            state.clock.now(),
+            NewEvent::new(user.actor(), &meta, Action::SignOut, Outcome::Succeeded),
+        )
+        .await?;
     session::end(&user.session).await?;
     // The session is gone, so the notice travels in the address.
     Ok(Redirect::to("/login?signed_out=1").into_response())

@@ -12,7 +12,7 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    audit::{self, Action, NewEvent, Outcome, RequestMeta},
+    audit::{Action, NewEvent, Outcome, RequestMeta},
     web::error::{ErrorPage, Refusal},
     web::{extract::ClientMeta, htmx::Htmx, layout::Chrome, state::AppState},
 };
@@ -35,12 +35,7 @@ async fn record_refusal(
 ) {
     let event = NewEvent::new(refusal.actor, &meta, Action::AccessRefused, Outcome::Failed)
         .with_details(json!({ "method": method, "path": path, "reason": refusal.reason }));
-    let written = async {
-        let mut tx = state.db.write().await?;
-        audit::append(&mut tx, state.clock.now(), event).await?;
-        tx.commit().await
-    };
-    if let Err(e) = written.await {
+    if let Err(e) = state.db.append(state.clock.now(), event).await {
         tracing::error!(error = %e, "a refused request could not be recorded in the audit log");
     }
 }

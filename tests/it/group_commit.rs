@@ -22,7 +22,8 @@ async fn a_failing_write_in_a_group_leaves_the_rest_committed() {
     let now = Clock::system().now();
     let before = db.groups_committed();
 
-    // One write holds the writer while 30 more queue behind it: those 30 become one group.
+    // One write holds the writer while 30 more queue behind it: those 30 become one group,
+    // a third of them events on their own.
     let holding = db.write().await.unwrap();
     let barrier = Arc::new(tokio::sync::Barrier::new(31));
     let writes: Vec<_> = (0..30)
@@ -30,11 +31,17 @@ async fn a_failing_write_in_a_group_leaves_the_rest_committed() {
             let (db, barrier) = (db.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                let mut w = db.write().await?;
                 let number = format!("+1202555{i:04}");
                 let event = Who::system()
                     .event(Action::CallerIdUpdated, Outcome::Succeeded)
                     .with_number(&number);
+                if i % 3 == 2 {
+                    // An event on its own, which the committer chains and inserts itself,
+                    // between writes that run their own statements.
+                    let stored = db.append(now, event).await?;
+                    return Ok(Some(stored));
+                }
+                let mut w = db.write().await?;
                 audit::append(&mut w, now, event).await?;
                 if i == 13 {
                     // A constraint violation after its event: the whole write must go.
@@ -44,7 +51,7 @@ async fn a_failing_write_in_a_group_leaves_the_rest_committed() {
                     .execute(&mut *w)
                     .await?;
                 }
-                w.commit().await
+                w.commit().await.map(|()| None)
             })
         })
         .collect();
@@ -53,9 +60,11 @@ async fn a_failing_write_in_a_group_leaves_the_rest_committed() {
     holding.commit().await.unwrap();
 
     let mut failed = Vec::new();
+    let mut answered = Vec::new();
     for (i, write) in writes.into_iter().enumerate() {
-        if write.await.unwrap().is_err() {
-            failed.push(i);
+        match write.await.unwrap() {
+            Ok(stored) => answered.extend(stored),
+            Err(_) => failed.push(i),
         }
     }
     assert_eq!(failed, vec![13], "only the bad write fails");
@@ -81,6 +90,17 @@ async fn a_failing_write_in_a_group_leaves_the_rest_committed() {
     );
     let status = audit::verify_chain(&db.reader).await.unwrap();
     assert_eq!(status, ChainStatus::Intact { events: 29 });
+    // The events appended on their own were answered with what was stored.
+    assert_eq!(answered.len(), 10);
+    for stored in answered {
+        let (number, hash): (Option<String>, String) =
+            sqlx::query_as("SELECT phone_number, hash FROM audit_events WHERE id = ?")
+                .bind(stored.id)
+                .fetch_one(&db.reader)
+                .await
+                .unwrap();
+        assert_eq!((number, hash), (stored.phone_number, stored.hash));
+    }
 }
 
 #[tokio::test]

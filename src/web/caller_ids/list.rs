@@ -14,7 +14,7 @@ use sqlx::SqliteConnection;
 
 use super::CallerIdView;
 use crate::{
-    audit::{self, Action, NewEvent, Outcome},
+    audit::{Action, NewEvent, Outcome},
     db::{
         caller_id_search::{self, Facets, Search, Sort},
         subaccounts::SubaccountNames,
@@ -318,20 +318,19 @@ pub async fn export(
         .into_inner()
         .map_err(|e| AppError::Internal(anyhow::anyhow!("csv: {e}")))?;
     // Who took a copy of the list, and of which part of it.
-    let mut tx = state.db.write().await?;
-    audit::append(
-        &mut tx,
-        state.clock.now(),
-        NewEvent::new(
-            me.actor(),
-            &meta,
-            Action::CallerIdsExported,
-            Outcome::Succeeded,
+    state
+        .db
+        .append(
+            state.clock.now(),
+            NewEvent::new(
+                me.actor(),
+                &meta,
+                Action::CallerIdsExported,
+                Outcome::Succeeded,
+            )
+            .with_details(json!({ "rows": rows.len(), "filter": params.query_for_page(1) })),
         )
-        .with_details(json!({ "rows": rows.len(), "filter": params.query_for_page(1) })),
-    )
-    .await?;
-    tx.commit().await?;
+        .await?;
     let date = state
         .clock
         .now()
