@@ -84,6 +84,16 @@ class Server:
             time.sleep(0.002)
         raise SystemExit("callerdesk did not start within 60 s")
 
+    def memory_parts_mb(self):
+        """RssAnon (the heap and stacks) and RssFile (the binary and mapped files), in MB."""
+        parts = {}
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                name, _, value = line.partition(":")
+                if name in ("RssAnon", "RssFile", "RssShmem"):
+                    parts[name] = int(value.split()[0]) / 1024
+        return parts
+
     def rss_mb(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:

@@ -105,12 +105,15 @@ impl Accounts {
             Some(u) => users::password_hash(&self.db.reader, u.id).await?,
             None => None,
         };
-        let right = password::verify(password, stored).await;
+        let checked = password::check(password, stored).await;
         let now = self.now();
         let mut tx = self.db.write().await?;
-        let outcome = match user.filter(|u| right && !u.disabled) {
+        let outcome = match user.filter(|u| checked.is_some() && !u.disabled) {
             Some(user) => {
                 users::record_sign_in(&mut tx, user.id, Timestamp::from(now)).await?;
+                if let Some(Some(upgraded)) = &checked {
+                    users::upgrade_password_hash(&mut tx, user.id, upgraded).await?;
+                }
                 throttle::succeeded(&mut tx, attempt, username).await?;
                 let actor = Actor::user(user.id, &user.username);
                 let event = Who::new(actor, meta.clone())

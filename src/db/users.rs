@@ -115,6 +115,21 @@ pub async fn set_password(
     Ok(())
 }
 
+/// Stores a new hash of the same password (made with today's parameters): nothing else about
+/// the account, its sessions included, changes.
+pub async fn upgrade_password_hash(
+    conn: &mut SqliteConnection,
+    id: i64,
+    password_hash: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(password_hash)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn set_role(conn: &mut SqliteConnection, id: i64, role: Role) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET role = ? WHERE id = ?")
         .bind(role)

@@ -401,3 +401,56 @@ async fn sign_in_issues_a_new_session_id() {
     let after = id(cookie_named(&set_cookies(&again), "callerdesk_session"));
     assert_ne!(before, after);
 }
+
+#[tokio::test]
+async fn a_password_hashed_with_older_parameters_is_hashed_again_at_sign_in() {
+    use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+    let app = TestApp::spawn().await;
+    let id = app.add_user("ines", Role::Operator).await;
+    // As callerdesk hashed passwords before (19 MiB, 2 iterations).
+    let older = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(19 * 1024, 2, 1, None).unwrap(),
+    )
+    .hash_password(PASSWORD.as_bytes())
+    .unwrap()
+    .to_string();
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(&older)
+        .bind(id)
+        .execute(&app.state.db.writer)
+        .await
+        .unwrap();
+    let stored = || async {
+        sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_one(&app.state.db.reader)
+            .await
+            .unwrap()
+    };
+
+    let mut browser = app.browser();
+    assert_eq!(
+        browser.sign_in("ines", "not the password").await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(stored().await, older, "a wrong password changes nothing");
+    assert_eq!(
+        browser.sign_in("ines", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let again = stored().await;
+    assert!(
+        again.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"),
+        "{again}"
+    );
+    let mut other = app.browser();
+    assert_eq!(
+        other.sign_in("ines", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER,
+        "the new hash checks"
+    );
+    let (status, _) = browser.page("/").await;
+    assert_eq!(status, StatusCode::OK, "the first session still works");
+}
