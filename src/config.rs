@@ -4,9 +4,16 @@
 
 use clap::{Args, Parser};
 use ipnet::IpNet;
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
-use crate::plivo::{AuthToken, is_auth_id};
+use crate::{
+    audit::checkpoints::{AuditKey, Checkpointer},
+    plivo::{AuthToken, is_auth_id},
+};
 
 /// The database path, shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -19,6 +26,47 @@ pub struct DatabaseArg {
         global = true
     )]
     pub database: PathBuf,
+}
+
+/// The key that signs audit checkpoints and the file they go to (`serve`, `audit checkpoint`,
+/// `backup`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AuditKeyArgs {
+    /// Ed25519 private key (from `callerdesk audit keygen`) that signs checkpoints of the audit
+    /// log; unset, no checkpoints are made.
+    #[arg(long, env = "CALLERDESK_AUDIT_KEY")]
+    pub audit_key: Option<PathBuf>,
+    /// File the signed checkpoints are appended to, one JSON line each; best on other storage
+    /// than the database (default: the database's path plus .checkpoints.jsonl).
+    #[arg(long, env = "CALLERDESK_AUDIT_CHECKPOINTS")]
+    pub audit_checkpoints: Option<PathBuf>,
+}
+
+impl AuditKeyArgs {
+    /// The checkpointer these settings ask for, with its key read; `None` without a key.
+    pub fn checkpointer(&self, database: &Path) -> Result<Option<Checkpointer>, ConfigError> {
+        let Some(path) = self
+            .audit_key
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty())
+        else {
+            if self.audit_checkpoints.is_some() {
+                return Err(bad(
+                    "CALLERDESK_AUDIT_CHECKPOINTS",
+                    "is set but CALLERDESK_AUDIT_KEY is not: checkpoints need the key that signs them (make one with `callerdesk audit keygen PATH`).",
+                ));
+            }
+            return Ok(None);
+        };
+        let key = AuditKey::load(path)
+            .map_err(|e| bad("CALLERDESK_AUDIT_KEY", format!("is unusable: {e}")))?;
+        let file = self.audit_checkpoints.clone().unwrap_or_else(|| {
+            let mut name = database.as_os_str().to_owned();
+            name.push(".checkpoints.jsonl");
+            PathBuf::from(name)
+        });
+        Ok(Some(Checkpointer { key, file }))
+    }
 }
 
 /// The `serve` flags. Every value is taken as text and validated by [`Settings::from_args`], so
@@ -89,6 +137,8 @@ pub struct ServeArgs {
         hide = true
     )]
     pub sync_pages_in_flight: String,
+    #[command(flatten)]
+    pub audit: AuditKeyArgs,
 }
 
 impl ServeArgs {
@@ -149,6 +199,8 @@ pub struct Settings {
     pub codes_per_person_per_hour: u32,
     pub resend_cooldown: Duration,
     pub sync_pages_in_flight: usize,
+    /// Signs checkpoints of the audit log, when a key is set.
+    pub checkpoints: Option<Checkpointer>,
 }
 
 impl Settings {
@@ -192,6 +244,7 @@ impl Settings {
             "CALLERDESK_SYNC_PAGES_IN_FLIGHT",
             &args.sync_pages_in_flight,
         )? as usize;
+        let checkpoints = args.audit.checkpointer(&args.database.database)?;
         Ok(Self {
             database: args.database.database.clone(),
             listen,
@@ -208,6 +261,7 @@ impl Settings {
             codes_per_person_per_hour,
             resend_cooldown,
             sync_pages_in_flight,
+            checkpoints,
         })
     }
 

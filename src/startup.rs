@@ -155,6 +155,13 @@ impl Application {
                 Err(e) => tracing::warn!(error = %e, "could not check the audit chain"),
             }
         }));
+        if let Some(checkpointer) = state.settings.checkpoints.clone() {
+            background.push(tokio::spawn(crate::audit::checkpoints::schedule(
+                checkpointer,
+                state.db.clone(),
+                state.clock.clone(),
+            )));
+        }
         background.push(tokio::spawn(crate::verify::expire_regularly(
             state.verifier.clone(),
             std::time::Duration::from_secs(30),
@@ -228,6 +235,17 @@ impl Application {
         }
         for task in self.background {
             task.abort();
+        }
+        // The last events get a checkpoint of their own before the server stops.
+        if let Some(checkpointer) = &self.state.settings.checkpoints {
+            match checkpointer
+                .make(&self.state.db, self.state.clock.now())
+                .await
+            {
+                Ok(Some(c)) => tracing::info!(event = c.event_id, "checkpoint signed at shutdown"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "no checkpoint could be made at shutdown"),
+            }
         }
         self.state.db.close().await;
         served

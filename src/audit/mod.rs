@@ -6,6 +6,7 @@
 //! recorded if and only if the change it describes is.
 
 pub mod attempt;
+pub mod checkpoints;
 pub mod describe;
 mod event;
 pub mod export;
@@ -16,7 +17,7 @@ mod watch;
 
 pub use attempt::{Attempt, Requested};
 pub use event::{Action, Actor, NewEvent, Outcome, RequestMeta, Who};
-pub use verify::{ChainStatus, Checkpoint, verify_chain, verify_from};
+pub use verify::{ChainStatus, Position, verify_chain, verify_from};
 pub use watch::{ChainWatch, Checked};
 
 use sha2::{Digest, Sha256};

@@ -1,5 +1,5 @@
 //! Checking the chain: every event's `prev_hash` is the hash of the one before, and every hash
-//! matches the event's canonical encoding. Checks can start from a checkpoint (the last event
+//! matches the event's canonical encoding. Checks can start from a position (the last event
 //! already checked), so a page showing the chain's status only reads what is new.
 
 use futures_util::TryStreamExt;
@@ -29,13 +29,13 @@ impl std::fmt::Display for ChainStatus {
 
 /// Where a check got to: the last event checked and its hash, and how many were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
+pub struct Position {
     pub last_id: i64,
     pub last_hash: String,
     pub events: u64,
 }
 
-impl Default for Checkpoint {
+impl Default for Position {
     fn default() -> Self {
         Self {
             last_id: 0,
@@ -46,11 +46,11 @@ impl Default for Checkpoint {
 }
 
 /// Checks the events after `from`, streaming them in order so memory stays flat however long
-/// the log is. Returns the status and the new checkpoint (unchanged from `from` if broken).
+/// the log is. Returns the status and the new position (unchanged from `from` if broken).
 pub async fn verify_from(
     db: impl SqliteExecutor<'_>,
-    from: &Checkpoint,
-) -> sqlx::Result<(ChainStatus, Checkpoint)> {
+    from: &Position,
+) -> sqlx::Result<(ChainStatus, Position)> {
     let query = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE id > ? ORDER BY id");
     let mut rows = sqlx::query_as::<_, StoredEvent>(&query)
         .bind(from.last_id)
@@ -75,7 +75,7 @@ pub async fn verify_from(
                 from.clone(),
             ));
         }
-        at = Checkpoint {
+        at = Position {
             last_id: event.id,
             last_hash: event.hash,
             events: at.events + 1,
@@ -86,5 +86,5 @@ pub async fn verify_from(
 
 /// Checks every event.
 pub async fn verify_chain(pool: &SqlitePool) -> sqlx::Result<ChainStatus> {
-    Ok(verify_from(pool, &Checkpoint::default()).await?.0)
+    Ok(verify_from(pool, &Position::default()).await?.0)
 }

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
-use super::{ChainStatus, Checkpoint, verify_from};
+use super::{ChainStatus, Position, verify_from};
 
 /// The last result, and where the check got to.
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub status: ChainStatus,
-    pub checkpoint: Checkpoint,
+    pub position: Position,
     pub at: OffsetDateTime,
 }
 
@@ -27,12 +27,12 @@ impl ChainWatch {
     /// included. The lock is not held while reading, so pages shown during a long check say
     /// that the chain is being checked instead of waiting for it.
     pub async fn full(&self, pool: &SqlitePool, now: OffsetDateTime) -> sqlx::Result<Checked> {
-        let (status, checkpoint) = verify_from(pool, &Checkpoint::default()).await?;
+        let (status, position) = verify_from(pool, &Position::default()).await?;
         Ok(self
             .settle(
                 Checked {
                     status,
-                    checkpoint,
+                    position,
                     at: now,
                 },
                 true,
@@ -50,7 +50,7 @@ impl ChainWatch {
             (!full && !intact(current))
                 || (intact(current)
                     && intact(&checked)
-                    && current.checkpoint.last_id > checked.checkpoint.last_id)
+                    && current.position.last_id > checked.position.last_id)
         });
         if let Some(current) = keep {
             return current.clone();
@@ -76,10 +76,10 @@ impl ChainWatch {
         if matches!(previous.status, ChainStatus::Broken { .. }) {
             return Ok(Some(previous));
         }
-        let (status, checkpoint) = verify_from(db, &previous.checkpoint).await?;
+        let (status, position) = verify_from(db, &previous.position).await?;
         let checked = Checked {
             status,
-            checkpoint,
+            position,
             at: now,
         };
         Ok(Some(self.settle(checked, false).await))

@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 use crate::{
-    config::{DatabaseArg, ServeArgs},
+    config::{AuditKeyArgs, DatabaseArg, ServeArgs},
     domain::Role,
 };
 
@@ -36,6 +36,9 @@ pub enum Command {
         database: DatabaseArg,
         /// Where to write the copy; an existing file is never overwritten.
         path: PathBuf,
+        /// With a key set, the copy is also checked against the signed checkpoints.
+        #[command(flatten)]
+        audit: AuditKeyArgs,
     },
     /// Fill a database with made-up data, for benchmarks.
     #[command(hide = true)]
@@ -93,8 +96,24 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the audit log's hash chain; exit status 0 only when it is intact.
-    Verify,
+    /// Check the audit log's hash chain (and, with --checkpoints, that it agrees with every
+    /// signed checkpoint); exit status 0 only when it does.
+    Verify {
+        /// A checkpoint file (CALLERDESK_AUDIT_CHECKPOINTS) to check the log against.
+        #[arg(long, requires = "public_key")]
+        checkpoints: Option<PathBuf>,
+        /// The public key that signed the checkpoints (the .pub file `audit keygen` wrote).
+        #[arg(long, requires = "checkpoints")]
+        public_key: Option<PathBuf>,
+    },
+    /// Write a new Ed25519 key pair for signing checkpoints: the private key at PATH (readable by
+    /// its owner only) and the public key at PATH.pub. Never overwrites a file.
+    Keygen { path: PathBuf },
+    /// Sign a checkpoint of the audit log's head now (with CALLERDESK_AUDIT_KEY).
+    Checkpoint {
+        #[command(flatten)]
+        audit: AuditKeyArgs,
+    },
     /// Write the audit log (or a date range of it) to standard output, oldest first.
     Export {
         #[arg(long, value_parser = ["csv", "jsonl"])]

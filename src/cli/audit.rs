@@ -6,21 +6,119 @@ use super::{CliError, Said, open_existing};
 use crate::{
     audit::{
         self, ChainStatus, Who,
+        checkpoints::{self, Agreement, AuditKey, Checkpoint, PublicKey},
         export::{self, Format},
         query::Filter,
     },
     clock::Clock,
+    config::AuditKeyArgs,
 };
 
-/// `callerdesk audit verify`: the chain's status; a broken chain exits 1.
-pub async fn verify(database: &Path) -> Result<Said, CliError> {
+/// `callerdesk audit verify [--checkpoints FILE --public-key FILE]`: the chain's status and,
+/// with checkpoints, whether the log agrees with each; a broken chain or a contradicted
+/// checkpoint exits 1.
+pub async fn verify(
+    database: &Path,
+    checkpoints: Option<(&Path, &Path)>,
+) -> Result<Said, CliError> {
+    // The key and the file are read first: a typo in a path is not worth a full check.
+    let against = match checkpoints {
+        Some((file, public)) => {
+            let key = PublicKey::load(public).map_err(|e| e.to_string())?;
+            Some((file, checkpoints::read_file(file)?, key))
+        }
+        None => None,
+    };
     let db = open_existing(database).await?;
-    let status = audit::verify_chain(&db.reader).await;
+    let said = check_log(
+        &db.reader,
+        against
+            .as_ref()
+            .map(|(file, lines, key)| Against { file, lines, key }),
+    )
+    .await;
     db.close().await;
-    match status {
-        Ok(status @ ChainStatus::Intact { .. }) => Ok(Said::Done(status.to_string())),
-        Ok(status @ ChainStatus::Broken { .. }) => Ok(Said::Found(status.to_string())),
-        Err(e) => Err(format!("the audit log could not be read: {e}.").into()),
+    said
+}
+
+/// A checkpoint file's lines and the key that must have signed them.
+struct Against<'a> {
+    file: &'a Path,
+    lines: &'a [(usize, Checkpoint)],
+    key: &'a PublicKey,
+}
+
+/// The chain, then each checkpoint (with the file it came from), as one verdict.
+async fn check_log(
+    pool: &sqlx::SqlitePool,
+    against: Option<Against<'_>>,
+) -> Result<Said, CliError> {
+    let read = |e: sqlx::Error| format!("the audit log could not be read: {e}.");
+    let status = audit::verify_chain(pool).await.map_err(read)?;
+    let ChainStatus::Intact { events } = status else {
+        return Ok(Said::Found(status.to_string()));
+    };
+    let Some(Against { file, lines, key }) = against else {
+        return Ok(Said::Done(status.to_string()));
+    };
+    if lines.is_empty() {
+        return Ok(Said::Found(format!(
+            "intact, {events} events, but {} holds no checkpoints, so nothing outside the database vouches for the log.",
+            file.display()
+        )));
+    }
+    let placed: Vec<(String, Checkpoint)> = lines
+        .iter()
+        .map(|(line, c)| (format!("line {line} of {}", file.display()), c.clone()))
+        .collect();
+    match checkpoints::check(pool, &placed, key).await.map_err(read)? {
+        Agreement::Contradicts(sentence) => Ok(Said::Found(sentence)),
+        Agreement::Agrees {
+            checkpoints,
+            latest,
+        } => {
+            let newest = latest.map_or(0, |c| c.event_id);
+            let newer =
+                u64::try_from(newest).map_or(events, |covered| events.saturating_sub(covered));
+            Ok(Said::Done(format!(
+                "intact, {events} events; agrees with all {checkpoints} checkpoints (the latest vouches for event {newest}; {newer} newer events are covered by the chain alone)."
+            )))
+        }
+    }
+}
+
+/// `callerdesk audit keygen PATH`.
+pub fn keygen(path: &Path) -> Result<String, CliError> {
+    let key = AuditKey::generate(path).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "Wrote the private key to {} (readable by its owner only) and the public key to {} \
+         (fingerprint {}). Set CALLERDESK_AUDIT_KEY={} to sign checkpoints, and give auditors the \
+         public key.",
+        path.display(),
+        checkpoints::public_path(path).display(),
+        key.public().fingerprint(),
+        path.display()
+    ))
+}
+
+/// `callerdesk audit checkpoint`: signs the head now.
+pub async fn checkpoint(database: &Path, audit: &AuditKeyArgs) -> Result<Said, CliError> {
+    let checkpointer = audit
+        .checkpointer(database)?
+        .ok_or("Set CALLERDESK_AUDIT_KEY (or --audit-key) to the private key that signs checkpoints; `callerdesk audit keygen PATH` makes one.")?;
+    let db = open_existing(database).await?;
+    let made = checkpointer.make(&db, Clock::system().now()).await;
+    db.close().await;
+    match made.map_err(|e| format!("No checkpoint was made: {e}."))? {
+        Some(c) => Ok(Said::Done(format!(
+            "Signed a checkpoint of event {} (hash {}) and appended it to {}.",
+            c.event_id,
+            c.event_hash,
+            checkpointer.file.display()
+        ))),
+        None => Ok(Said::Done(
+            "Nothing new to sign: the log is empty, or the latest checkpoint already vouches for its last event.".to_owned(),
+        )),
     }
 }
 

@@ -86,9 +86,13 @@ pub async fn run(cli: Cli) -> ExitCode {
             init_logging("warn,sqlx=error");
             sync::sync(*args).await.map(Said::Done)
         }
-        Some(Command::Backup { database, path }) => {
+        Some(Command::Backup {
+            database,
+            path,
+            audit,
+        }) => {
             init_logging("warn,sqlx=error");
-            backup::backup(&database.database, &path)
+            backup::backup(&database.database, &path, &audit)
                 .await
                 .map(Said::Done)
         }
@@ -117,7 +121,20 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Audit { database, command }) => {
             init_logging("warn,sqlx=error");
             match command {
-                AuditCommand::Verify => audit::verify(&database.database).await,
+                AuditCommand::Verify {
+                    checkpoints,
+                    public_key,
+                } => {
+                    audit::verify(
+                        &database.database,
+                        checkpoints.as_deref().zip(public_key.as_deref()),
+                    )
+                    .await
+                }
+                AuditCommand::Keygen { path } => audit::keygen(&path).map(Said::Done),
+                AuditCommand::Checkpoint { audit } => {
+                    audit::checkpoint(&database.database, &audit).await
+                }
                 AuditCommand::Export {
                     format,
                     since,

@@ -211,3 +211,23 @@ fn a_database_on_a_full_disk_is_refused_untouched() {
     assert_eq!(out.said.lines().count(), 1, "one sentence: {}", out.all);
     assert!(out.untouched, "{}", out.all);
 }
+
+#[test]
+fn an_unusable_audit_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no.key");
+    assert_refused(
+        &[("CALLERDESK_AUDIT_KEY", missing.to_str().unwrap())],
+        "CALLERDESK_AUDIT_KEY",
+    );
+    let not_a_key = dir.path().join("not.key");
+    std::fs::write(&not_a_key, "hello").unwrap();
+    assert_refused(
+        &[("CALLERDESK_AUDIT_KEY", not_a_key.to_str().unwrap())],
+        "CALLERDESK_AUDIT_KEY",
+    );
+    assert_refused(
+        &[("CALLERDESK_AUDIT_CHECKPOINTS", "/tmp/x.jsonl")],
+        "CALLERDESK_AUDIT_CHECKPOINTS",
+    );
+}

@@ -13,6 +13,7 @@ mod browser;
 mod bursts;
 mod cache_follows_plivo;
 mod caller_ids;
+mod checkpoints;
 mod cli;
 mod closed_off;
 mod code_refusals;
