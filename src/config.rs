@@ -137,6 +137,10 @@ pub struct ServeArgs {
         hide = true
     )]
     pub sync_pages_in_flight: String,
+    /// How often the whole audit chain is checked again from the first event (`0`: only at
+    /// start-up and on demand).
+    #[arg(long, env = "CALLERDESK_AUDIT_CHECK_INTERVAL", default_value = "1h")]
+    pub audit_check_interval: String,
     #[command(flatten)]
     pub audit: AuditKeyArgs,
 }
@@ -199,6 +203,8 @@ pub struct Settings {
     pub codes_per_person_per_hour: u32,
     pub resend_cooldown: Duration,
     pub sync_pages_in_flight: usize,
+    /// `None`: the chain is checked in full only at start-up and on demand.
+    pub audit_check_interval: Option<Duration>,
     /// Signs checkpoints of the audit log, when a key is set.
     pub checkpoints: Option<Checkpointer>,
 }
@@ -245,6 +251,11 @@ impl Settings {
             &args.sync_pages_in_flight,
         )? as usize;
         let checkpoints = args.audit.checkpointer(&args.database.database)?;
+        let audit_check_interval = duration(
+            "CALLERDESK_AUDIT_CHECK_INTERVAL",
+            &args.audit_check_interval,
+            true,
+        )?;
         Ok(Self {
             database: args.database.database.clone(),
             listen,
@@ -261,6 +272,7 @@ impl Settings {
             codes_per_person_per_hour,
             resend_cooldown,
             sync_pages_in_flight,
+            audit_check_interval,
             checkpoints,
         })
     }

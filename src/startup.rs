@@ -144,17 +144,11 @@ impl Application {
             syncer,
             tasks,
         };
-        let (chain, pool, now) = (
-            state.chain.clone(),
+        background.push(tokio::spawn(state.chain.clone().check_regularly(
             state.db.reader.clone(),
-            state.clock.now(),
-        );
-        background.push(tokio::spawn(async move {
-            match chain.full(&pool, now).await {
-                Ok(checked) => tracing::info!(status = %checked.status, "audit chain checked"),
-                Err(e) => tracing::warn!(error = %e, "could not check the audit chain"),
-            }
-        }));
+            state.clock.clone(),
+            state.settings.audit_check_interval,
+        )));
         if let Some(checkpointer) = state.settings.checkpoints.clone() {
             background.push(tokio::spawn(crate::audit::checkpoints::schedule(
                 checkpointer,

@@ -275,6 +275,29 @@ pub fn read_file(file: &Path) -> Result<Vec<(usize, Checkpoint)>, String> {
         .collect()
 }
 
+/// The last checkpoint in a checkpoint file, read from its end (the file grows by a line a
+/// minute at most, but is never read whole for this). `None` when the file holds none yet.
+pub fn last_in_file(file: &Path) -> Result<Option<Checkpoint>, String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let unreadable = |e: std::io::Error| format!("{} can't be read: {e}", file.display());
+    let mut f = match std::fs::File::open(file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unreadable(e)),
+    };
+    let length = f.metadata().map_err(unreadable)?.len();
+    f.seek(SeekFrom::Start(length.saturating_sub(4096)))
+        .map_err(unreadable)?;
+    let mut tail = String::new();
+    f.read_to_string(&mut tail).map_err(unreadable)?;
+    match tail.lines().rev().find(|l| !l.trim().is_empty()) {
+        None => Ok(None),
+        Some(line) => serde_json::from_str(line)
+            .map(Some)
+            .map_err(|_| format!("the last line of {} is not a checkpoint", file.display())),
+    }
+}
+
 /// The checkpoints kept in the database, oldest first.
 pub async fn stored(pool: &SqlitePool) -> sqlx::Result<Vec<Checkpoint>> {
     sqlx::query_as(
@@ -431,12 +454,12 @@ pub enum Agreement {
 /// "line 3 of checkpoints.jsonl"): each must be signed by `key`, and its event must be in the
 /// log with the hash it vouches for.
 pub async fn check(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     checkpoints: &[(String, Checkpoint)],
     key: &PublicKey,
 ) -> sqlx::Result<Agreement> {
     let last: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM audit_events")
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?;
     let last = last.unwrap_or(0);
     for (place, c) in checkpoints {
@@ -454,7 +477,7 @@ pub async fn check(
         }
         let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_events WHERE id = ?")
             .bind(c.event_id)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         let problem = match hash {
             None if c.event_id > last => Some(format!(

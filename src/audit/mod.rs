@@ -18,7 +18,7 @@ mod watch;
 pub use attempt::{Attempt, Requested};
 pub use event::{Action, Actor, NewEvent, Outcome, RequestMeta, Who};
 pub use verify::{ChainStatus, Position, verify_chain, verify_from};
-pub use watch::{ChainWatch, Checked};
+pub use watch::{ChainWatch, Checked, FullCheck, missing_guards};
 
 use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection;

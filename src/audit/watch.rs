@@ -1,5 +1,8 @@
-//! The chain's status for the audit page: checked in full once (at start-up or on demand), then
-//! incrementally from the last checked event, so showing it never re-reads a long log.
+//! The chain's status for the audit page: checked in full at start-up, at an interval (hourly
+//! by default) and on demand, and incrementally from the last checked event in between, so
+//! showing it never re-reads a long log. A full check also looks for the triggers that make the
+//! table append-only: someone who dropped them to change the log shows up here even if they
+//! recomputed every hash.
 
 use sqlx::{SqliteExecutor, SqlitePool};
 use std::sync::Arc;
@@ -20,6 +23,33 @@ pub struct Checked {
 #[derive(Debug, Clone, Default)]
 pub struct ChainWatch {
     last: Arc<Mutex<Option<Checked>>>,
+    full: Arc<Mutex<Option<FullCheck>>>,
+}
+
+/// The last check from the first event, and the append-only triggers it found missing.
+#[derive(Debug, Clone)]
+pub struct FullCheck {
+    pub checked: Checked,
+    pub missing: Vec<&'static str>,
+}
+
+/// The triggers that refuse changes to `audit_events` (migration 0001).
+pub const GUARDS: [&str; 2] = [
+    "audit_events_are_never_updated",
+    "audit_events_are_never_deleted",
+];
+
+/// Which of [`GUARDS`] are missing from the database.
+pub async fn missing_guards(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<&'static str>> {
+    let present: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_events'",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(GUARDS
+        .into_iter()
+        .filter(|guard| !present.iter().any(|p| p == guard))
+        .collect())
 }
 
 impl ChainWatch {
@@ -27,17 +57,57 @@ impl ChainWatch {
     /// included. The lock is not held while reading, so pages shown during a long check say
     /// that the chain is being checked instead of waiting for it.
     pub async fn full(&self, pool: &SqlitePool, now: OffsetDateTime) -> sqlx::Result<Checked> {
+        let missing = missing_guards(pool).await?;
         let (status, position) = verify_from(pool, &Position::default()).await?;
-        Ok(self
-            .settle(
-                Checked {
-                    status,
-                    position,
-                    at: now,
-                },
-                true,
-            )
-            .await)
+        let checked = Checked {
+            status,
+            position,
+            at: now,
+        };
+        *self.full.lock().await = Some(FullCheck {
+            checked: checked.clone(),
+            missing,
+        });
+        Ok(self.settle(checked, true).await)
+    }
+
+    /// The last full check and the guards it found missing; `None` before the first.
+    pub async fn last_full(&self) -> Option<FullCheck> {
+        self.full.lock().await.clone()
+    }
+
+    /// Checks the whole chain now and then every `interval`, logging what each check found.
+    pub async fn check_regularly(
+        self,
+        pool: SqlitePool,
+        clock: crate::clock::Clock,
+        interval: Option<std::time::Duration>,
+    ) {
+        loop {
+            match self.full(&pool, clock.now()).await {
+                Ok(checked) => {
+                    if let Some(FullCheck { missing, .. }) =
+                        self.last_full().await.filter(|f| !f.missing.is_empty())
+                    {
+                        tracing::error!(
+                            missing = ?missing,
+                            "the audit log's append-only triggers are missing: someone with write access to the database removed them"
+                        );
+                    }
+                    match checked.status {
+                        ChainStatus::Intact { .. } => {
+                            tracing::info!(status = %checked.status, "audit chain checked in full");
+                        }
+                        ChainStatus::Broken { .. } => {
+                            tracing::error!(status = %checked.status, "audit chain checked in full");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not check the audit chain"),
+            }
+            let Some(interval) = interval else { return };
+            tokio::time::sleep(interval).await;
+        }
     }
 
     /// Stores a finished check and returns the result to show. Another check may have
@@ -120,6 +190,27 @@ mod tests {
         assert_eq!(
             events(&watch.refresh(&db.reader, now).await.unwrap().unwrap()),
             500
+        );
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_full_check_notices_the_append_only_triggers_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("w.db")).await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        let watch = ChainWatch::default();
+        assert!(watch.last_full().await.is_none());
+        watch.full(&db.reader, now).await.unwrap();
+        assert_eq!(watch.last_full().await.unwrap().missing, Vec::<&str>::new());
+        sqlx::query("DROP TRIGGER audit_events_are_never_deleted")
+            .execute(&db.writer)
+            .await
+            .unwrap();
+        watch.full(&db.reader, now).await.unwrap();
+        assert_eq!(
+            watch.last_full().await.unwrap().missing,
+            vec!["audit_events_are_never_deleted"]
         );
         db.close().await;
     }

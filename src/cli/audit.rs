@@ -71,7 +71,11 @@ async fn check_log(
         .iter()
         .map(|(line, c)| (format!("line {line} of {}", file.display()), c.clone()))
         .collect();
-    match checkpoints::check(pool, &placed, key).await.map_err(read)? {
+    let mut conn = pool.acquire().await.map_err(read)?;
+    match checkpoints::check(&mut conn, &placed, key)
+        .await
+        .map_err(read)?
+    {
         Agreement::Contradicts(sentence) => Ok(Said::Found(sentence)),
         Agreement::Agrees {
             checkpoints,

@@ -68,9 +68,13 @@ pub async fn backup(
                 .map(|(line, cp)| (format!("line {line} of {}", file.display()), cp.clone()))
                 .collect();
             Some(
-                checkpoints::check(&pool, &placed, c.key.public())
-                    .await
-                    .map_err(|e| format!("The copy's audit log could not be read: {e}."))?,
+                checkpoints::check(
+                    &mut *pool.acquire().await.map_err(|e| e.to_string())?,
+                    &placed,
+                    c.key.public(),
+                )
+                .await
+                .map_err(|e| format!("The copy's audit log could not be read: {e}."))?,
             )
         }
         _ => None,

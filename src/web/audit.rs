@@ -12,13 +12,14 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::Value;
-use sqlx::{SqliteConnection, SqliteExecutor};
+use sqlx::SqliteConnection;
 use std::collections::HashSet;
 use time::{Date, OffsetDateTime, macros::format_description};
 
 use crate::{
     audit::{
-        Action, ChainStatus, StoredEvent, Who,
+        Action, ChainStatus, FullCheck, StoredEvent, Who,
+        checkpoints::{self, Agreement},
         describe::{self, ShownOutcome},
         export::{self, Format},
         query::{self, ActorFilter, Filter},
@@ -259,30 +260,112 @@ impl AuditParams {
     }
 }
 
-/// The chain's status line.
+/// The chain's status line, the last full check, and the evidence outside the chain.
 #[derive(Debug, Clone)]
 pub struct ChainView {
     pub intact: Option<bool>,
     pub text: String,
     pub checked: Option<When>,
+    /// What the last check from the first event found, and when it ran.
+    pub full: Option<(String, When)>,
+    /// The append-only triggers are gone: said in words, with what to do.
+    pub unguarded: Option<String>,
+    /// The latest signed checkpoint and whether the log agrees with it (`true`), when
+    /// checkpoints are configured.
+    pub checkpoint: Option<(bool, String)>,
 }
 
-async fn chain_view(state: &AppState, db: impl SqliteExecutor<'_>) -> Result<ChainView, AppError> {
+fn events_text(events: u64) -> String {
+    thousands(i64::try_from(events).unwrap_or(i64::MAX))
+}
+
+/// The latest checkpoint in the checkpoint file (the copy that counts), checked against the
+/// log: its signature, and its event's hash.
+async fn checkpoint_view(
+    state: &AppState,
+    db: &mut SqliteConnection,
+) -> Result<Option<(bool, String)>, AppError> {
+    let Some(checkpointer) = &state.settings.checkpoints else {
+        return Ok(None);
+    };
+    let file = checkpointer.file.clone();
+    let last = tokio::task::spawn_blocking(move || checkpoints::last_in_file(&file))
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("reading the checkpoint file: {e}")))?;
+    Ok(Some(match last {
+        Err(e) => (
+            false,
+            format!(
+                "The signed checkpoints can't be checked: {e}. Check that the checkpoint file's storage is mounted."
+            ),
+        ),
+        Ok(None) => (
+            true,
+            "No signed checkpoint yet: one is made once events are added.".to_owned(),
+        ),
+        Ok(Some(latest)) => {
+            let said = format!(
+                "Latest signed checkpoint: event {}, made {}",
+                thousands(latest.event_id),
+                latest.made_at
+            );
+            let placed = [(
+                format!("the last line of {}", checkpointer.file.display()),
+                latest,
+            )];
+            match checkpoints::check(&mut *db, &placed, checkpointer.key.public()).await? {
+                Agreement::Agrees { .. } => (true, format!("{said}; the log agrees with it.")),
+                Agreement::Contradicts(why) => (
+                    false,
+                    format!(
+                        "{said}. {why} Compare the log with a backup and the checkpoint file before trusting it."
+                    ),
+                ),
+            }
+        }
+    }))
+}
+
+async fn chain_view(state: &AppState, db: &mut SqliteConnection) -> Result<ChainView, AppError> {
     let now = state.clock.now();
-    Ok(match state.chain.refresh(db, now).await? {
+    let (full, unguarded) = match state.chain.last_full().await {
+        None => (None, None),
+        Some(FullCheck { checked, missing }) => {
+            let found = match checked.status {
+                ChainStatus::Intact { events } => {
+                    format!("intact ({} events)", events_text(events))
+                }
+                ChainStatus::Broken { event_id, .. } => format!("broken at event {event_id}"),
+            };
+            let unguarded = (!missing.is_empty()).then(|| {
+                format!(
+                    "The database no longer refuses changes to the audit log: its guard{} {} {} removed, which only someone with write access to the database file can do. Restore the database from a backup that checks out, and compare it with the signed checkpoints.",
+                    if missing.len() > 1 { "s" } else { "" },
+                    missing.join(" and "),
+                    if missing.len() > 1 { "were" } else { "was" }
+                )
+            });
+            (Some((found, When::from_time(now, checked.at))), unguarded)
+        }
+    };
+    let checkpoint = checkpoint_view(state, &mut *db).await?;
+    let mut view = match state.chain.refresh(&mut *db, now).await? {
         None => ChainView {
             intact: None,
             text: "The chain is being checked; reload in a moment.".into(),
             checked: None,
+            full: None,
+            unguarded: None,
+            checkpoint: None,
         },
         Some(checked) => match checked.status {
             ChainStatus::Intact { events } => ChainView {
                 intact: Some(true),
-                text: format!(
-                    "Intact: {} events",
-                    thousands(i64::try_from(events).unwrap_or(i64::MAX))
-                ),
+                text: format!("Intact: {} events", events_text(events)),
                 checked: Some(When::from_time(now, checked.at)),
+                full: None,
+                unguarded: None,
+                checkpoint: None,
             },
             ChainStatus::Broken { event_id, reason } => ChainView {
                 intact: Some(false),
@@ -290,9 +373,16 @@ async fn chain_view(state: &AppState, db: impl SqliteExecutor<'_>) -> Result<Cha
                     "Broken at event {event_id}: {reason}. Events from there on cannot be trusted."
                 ),
                 checked: Some(When::from_time(now, checked.at)),
+                full: None,
+                unguarded: None,
+                checkpoint: None,
             },
         },
-    })
+    };
+    view.full = full;
+    view.unguarded = unguarded;
+    view.checkpoint = checkpoint;
+    Ok(view)
 }
 
 #[derive(Template, WebTemplate)]
@@ -356,7 +446,7 @@ pub async fn show(
                 .iter()
                 .map(|(value, label)| ((*value).to_owned(), (*label).to_owned())),
         );
-        let chain = chain_view(&state, &mut *db).await?;
+        let chain = chain_view(&state, &mut db).await?;
         drop(db);
         Ok(PageOr::<_, EventList>::Page(AuditPage {
             chrome: Chrome::for_user(&state, &me, Nav::Audit).await?,

@@ -451,3 +451,65 @@ async fn the_server_signs_every_hundred_events_and_its_last_ones_at_shutdown() {
     );
     assert!(verified.ok, "{} {}", verified.out, verified.err);
 }
+
+#[tokio::test]
+async fn the_audit_page_shows_the_full_check_the_guards_and_the_latest_checkpoint() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let key = dir.path().join("audit.key");
+    assert!(callerdesk(&["audit", "keygen", s(&key)], None).ok);
+    let mut args = serve_args(dir.path().join("callerdesk.db"));
+    args.audit.audit_key = Some(key.clone());
+    let app = TestApp::spawn_with(dir.clone(), args).await;
+    let mut auditor = app
+        .signed_in("ivy", callerdesk::domain::Role::Auditor)
+        .await;
+    let (_, page) = auditor.page("/audit").await;
+    assert!(
+        page.contains("No signed checkpoint yet"),
+        "before the first checkpoint: {page}"
+    );
+    let checkpointer = app.state.settings.checkpoints.clone().unwrap();
+    let made = checkpointer
+        .make(&app.state.db, app.state.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    auditor.post("/audit/verify", &[]).await;
+    let (_, page) = auditor.page("/audit").await;
+    assert!(
+        page.contains(&format!(
+            "Latest signed checkpoint: event {}, made {}; the log agrees with it.",
+            made.event_id, made.made_at
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains("The whole chain was last checked from the first event"),
+        "{page}"
+    );
+    assert!(!page.contains("no longer refuses changes"), "{page}");
+
+    // Someone with the file drops the guards and rewrites the checkpointed event.
+    sqlx::raw_sql(&format!(
+        "DROP TRIGGER audit_events_are_never_updated; DROP TRIGGER audit_events_are_never_deleted;
+         UPDATE audit_events SET hash = '{}' WHERE id = {};",
+        "0".repeat(64),
+        made.event_id
+    ))
+    .execute(&app.state.db.writer)
+    .await
+    .unwrap();
+    auditor.post("/audit/verify", &[]).await;
+    let (_, page) = auditor.page("/audit").await;
+    assert!(
+        page.contains("The database no longer refuses changes to the audit log")
+            && page.contains(
+                "audit_events_are_never_updated and audit_events_are_never_deleted were removed"
+            ),
+        "{page}"
+    );
+    assert!(
+        page.contains("the log was rewritten"),
+        "the checkpoint is contradicted: {page}"
+    );
+}

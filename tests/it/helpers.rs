@@ -34,6 +34,7 @@ pub struct TestApp {
 pub fn serve_args(database: PathBuf) -> ServeArgs {
     ServeArgs {
         audit: Default::default(),
+        audit_check_interval: "1h".into(),
         database: DatabaseArg { database },
         listen: "127.0.0.1:0".into(),
         plivo_auth_id: None,
