@@ -11,7 +11,10 @@ use std::{
 };
 
 use crate::{
-    audit::checkpoints::{AuditKey, Checkpointer},
+    audit::{
+        checkpoints::{AuditKey, Checkpointer},
+        forward::Destination,
+    },
     plivo::{AuthToken, is_auth_id},
 };
 
@@ -141,6 +144,12 @@ pub struct ServeArgs {
     /// start-up and on demand).
     #[arg(long, env = "CALLERDESK_AUDIT_CHECK_INTERVAL", default_value = "1h")]
     pub audit_check_interval: String,
+    /// Forward every audit event to this syslog receiver: tcp://HOST:PORT (RFC 5424 over TCP).
+    #[arg(long, env = "CALLERDESK_AUDIT_SYSLOG")]
+    pub audit_syslog: Option<String>,
+    /// Append every audit event to this JSON Lines file, for a log shipper.
+    #[arg(long, env = "CALLERDESK_AUDIT_FILE")]
+    pub audit_file: Option<PathBuf>,
     #[command(flatten)]
     pub audit: AuditKeyArgs,
 }
@@ -205,6 +214,8 @@ pub struct Settings {
     pub sync_pages_in_flight: usize,
     /// `None`: the chain is checked in full only at start-up and on demand.
     pub audit_check_interval: Option<Duration>,
+    /// Where every audit event is forwarded as it is committed.
+    pub forward: Vec<Destination>,
     /// Signs checkpoints of the audit log, when a key is set.
     pub checkpoints: Option<Checkpointer>,
 }
@@ -251,6 +262,18 @@ impl Settings {
             &args.sync_pages_in_flight,
         )? as usize;
         let checkpoints = args.audit.checkpointer(&args.database.database)?;
+        let mut forward = Vec::new();
+        if let Some(syslog) = non_empty(args.audit_syslog.as_deref()) {
+            forward
+                .push(Destination::syslog(syslog).map_err(|e| bad("CALLERDESK_AUDIT_SYSLOG", e))?);
+        }
+        if let Some(file) = args
+            .audit_file
+            .as_ref()
+            .filter(|f| !f.as_os_str().is_empty())
+        {
+            forward.push(Destination::File(file.clone()));
+        }
         let audit_check_interval = duration(
             "CALLERDESK_AUDIT_CHECK_INTERVAL",
             &args.audit_check_interval,
@@ -273,6 +296,7 @@ impl Settings {
             resend_cooldown,
             sync_pages_in_flight,
             audit_check_interval,
+            forward,
             checkpoints,
         })
     }

@@ -149,6 +149,13 @@ impl Application {
             state.clock.clone(),
             state.settings.audit_check_interval,
         )));
+        for destination in &state.settings.forward {
+            background.push(tokio::spawn(crate::audit::forward::run(
+                destination.clone(),
+                state.db.clone(),
+                state.clock.clone(),
+            )));
+        }
         if let Some(checkpointer) = state.settings.checkpoints.clone() {
             background.push(tokio::spawn(crate::audit::checkpoints::schedule(
                 checkpointer,

@@ -10,6 +10,7 @@ pub mod checkpoints;
 pub mod describe;
 mod event;
 pub mod export;
+pub mod forward;
 pub mod query;
 pub mod sample;
 mod verify;

@@ -22,6 +22,7 @@ use crate::{
         checkpoints::{self, Agreement},
         describe::{self, ShownOutcome},
         export::{self, Format},
+        forward,
         query::{self, ActorFilter, Filter},
     },
     db::{subaccounts::SubaccountNames, users},
@@ -273,6 +274,47 @@ pub struct ChainView {
     /// The latest signed checkpoint and whether the log agrees with it (`true`), when
     /// checkpoints are configured.
     pub checkpoint: Option<(bool, String)>,
+    /// Each forwarding destination's state, and whether it is in time (`true`).
+    pub forwarding: Vec<(bool, String)>,
+}
+
+/// How far each destination of forwarded events has got, in a sentence each.
+async fn forwarding_view(state: &AppState) -> Result<Vec<(bool, String)>, AppError> {
+    let now = state.clock.now();
+    let mut lines = Vec::new();
+    for destination in &state.settings.forward {
+        let p = forward::progress(&state.db.reader, destination).await?;
+        let taken = p.last_taken_at.as_deref().map_or_else(
+            || "it has taken none yet".to_owned(),
+            |at| format!("it last took one at {at}"),
+        );
+        lines.push(if p.is_late(now) {
+            (
+                false,
+                format!(
+                    "{} events have waited more than 5 minutes for {} (the oldest since {}; {taken}). Check that the receiver is running and reachable: the events are kept and are sent as soon as it is.",
+                    thousands(p.waiting),
+                    p.destination,
+                    p.oldest_waiting.unwrap_or_default()
+                ),
+            )
+        } else if p.waiting > 0 {
+            (
+                true,
+                format!(
+                    "Forwarding to {}: {} events on their way; {taken}.",
+                    p.destination,
+                    thousands(p.waiting)
+                ),
+            )
+        } else {
+            (
+                true,
+                format!("Forwarding to {}: every event taken; {taken}.", p.destination),
+            )
+        });
+    }
+    Ok(lines)
 }
 
 fn events_text(events: u64) -> String {
@@ -357,6 +399,7 @@ async fn chain_view(state: &AppState, db: &mut SqliteConnection) -> Result<Chain
             full: None,
             unguarded: None,
             checkpoint: None,
+            forwarding: Vec::new(),
         },
         Some(checked) => match checked.status {
             ChainStatus::Intact { events } => ChainView {
@@ -366,6 +409,7 @@ async fn chain_view(state: &AppState, db: &mut SqliteConnection) -> Result<Chain
                 full: None,
                 unguarded: None,
                 checkpoint: None,
+                forwarding: Vec::new(),
             },
             ChainStatus::Broken { event_id, reason } => ChainView {
                 intact: Some(false),
@@ -376,12 +420,14 @@ async fn chain_view(state: &AppState, db: &mut SqliteConnection) -> Result<Chain
                 full: None,
                 unguarded: None,
                 checkpoint: None,
+                forwarding: Vec::new(),
             },
         },
     };
     view.full = full;
     view.unguarded = unguarded;
     view.checkpoint = checkpoint;
+    view.forwarding = forwarding_view(state).await?;
     Ok(view)
 }
 

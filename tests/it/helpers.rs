@@ -35,6 +35,8 @@ pub fn serve_args(database: PathBuf) -> ServeArgs {
     ServeArgs {
         audit: Default::default(),
         audit_check_interval: "1h".into(),
+        audit_syslog: None,
+        audit_file: None,
         database: DatabaseArg { database },
         listen: "127.0.0.1:0".into(),
         plivo_auth_id: None,

@@ -19,6 +19,7 @@ mod closed_off;
 mod code_refusals;
 mod config_errors;
 mod fault_matrix;
+mod forwarding;
 mod fragments;
 mod group_commit;
 mod helpers;
