@@ -127,3 +127,65 @@ async fn the_documented_python_check_agrees_with_the_app() {
         format!("intact, {events} events")
     );
 }
+
+/// Migration 0012 rebuilds the audit table without the unique index on `hash`: a database made
+/// before it keeps every event and hash, its chain, and its append-only triggers.
+#[tokio::test]
+async fn the_audit_table_rebuild_keeps_every_event_and_the_guards() {
+    use sqlx::sqlite::SqliteConnectOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("callerdesk.db");
+    let pool = sqlx::SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    let mut before = sqlx::migrate!("./migrations");
+    let upto = before
+        .migrations
+        .iter()
+        .position(|m| m.version == 12)
+        .expect("migration 0012 exists");
+    before.migrations = std::borrow::Cow::Owned(before.migrations[..upto].to_vec());
+    before.run(&pool).await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    callerdesk::audit::sample::generate(&pool, 1_200, now, time::Duration::seconds(1))
+        .await
+        .unwrap();
+    let hashes = |pool: sqlx::SqlitePool| async move {
+        sqlx::query_as::<_, (i64, String)>("SELECT id, hash FROM audit_events ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    };
+    let old = hashes(pool.clone()).await;
+    pool.close().await;
+
+    let db = callerdesk::db::Db::open(&path).await.unwrap();
+    assert_eq!(hashes(db.reader.clone()).await, old);
+    assert_eq!(
+        callerdesk::audit::verify_chain(&db.reader).await.unwrap(),
+        callerdesk::audit::ChainStatus::Intact { events: 1_200 }
+    );
+    assert!(
+        callerdesk::audit::missing_guards(&db.reader)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let refused = sqlx::query("DELETE FROM audit_events WHERE id = 5")
+        .execute(&db.writer)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+    let unique: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE tbl_name = 'audit_events' AND name LIKE 'sqlite_autoindex%'",
+    )
+    .fetch_one(&db.reader)
+    .await
+    .unwrap();
+    assert_eq!(unique, 0, "no index on hash");
+    db.close().await;
+}
