@@ -65,8 +65,9 @@ input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="audit")
 
     /// A clean stop (SIGTERM), as an operator restarting the receiver does.
     fn stop(mut self) {
-        let stopped = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        // The shell's own kill: a machine may have no kill program.
+        let stopped = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.child.id())])
             .status()
             .unwrap();
         assert!(stopped.success());
