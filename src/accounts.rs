@@ -220,7 +220,8 @@ impl Accounts {
     }
 
     /// Creates the first admin (first-run setup): only while no account exists, checked under
-    /// the writer so two tabs can't both do it.
+    /// the writer so two tabs can't both do it. The new admin is signed in by it (the caller
+    /// starts the session): that is recorded as a sign-in, after setup.
     #[tracing::instrument(skip(self, password, meta))]
     pub async fn set_up(
         &self,
@@ -252,6 +253,14 @@ impl Accounts {
         )
         .await?;
         append_created(&mut tx, now, &who, username, Role::Admin).await?;
+        users::record_sign_in(&mut tx, id, Timestamp::from(now)).await?;
+        audit::append(
+            &mut tx,
+            now,
+            who.event(Action::SignIn, Outcome::Succeeded)
+                .with_details(json!({ "username": username.as_str(), "after": "setup" })),
+        )
+        .await?;
         let user = users::by_id(&mut *tx, id)
             .await?
             .ok_or(AccountError::NoSuchUser)?;

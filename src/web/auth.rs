@@ -291,21 +291,33 @@ pub async fn setup(
                 .into_response());
         }
     };
-    match state.accounts.set_up(&username, &password, &meta).await {
-        Ok(_) => {}
+    let user = match state.accounts.set_up(&username, &password, &meta).await {
+        Ok(user) => user,
         Err(AccountError::AlreadySetUp) => {
             state.setup.close();
             let chrome = Chrome::anonymous(&state, &session, &form_token).await?;
             return Ok((StatusCode::NOT_FOUND, SetupClosedPage { chrome }).into_response());
         }
         Err(e) => return Err(e.into()),
-    }
+    };
     state.setup.close();
     tracing::info!("first admin created; the setup link no longer works");
-    notify(
+    // The person who just chose the password is the admin: no second sign-in.
+    session::sign_in(
         &session,
-        format!("Welcome, {username}. Your admin account is ready: sign in with it."),
+        SignedIn {
+            user_id: user.id,
+            epoch: user.session_epoch,
+            signed_in_at: state.clock.now().unix_timestamp(),
+        },
     )
     .await?;
-    Ok(Redirect::to("/login").into_response())
+    notify(
+        &session,
+        format!(
+            "Welcome, {username}. Your admin account is ready and you are signed in. Start with \"Sync now\" to bring in the caller IDs Plivo already has."
+        ),
+    )
+    .await?;
+    Ok(Redirect::to("/").into_response())
 }

@@ -55,7 +55,18 @@ async fn the_setup_link_creates_the_first_admin_once() {
         )
         .await;
     assert_eq!(created.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&created), "/login");
+    assert_eq!(
+        location(&created),
+        "/",
+        "the new admin is signed in at once"
+    );
+    let (status, body) = browser.page("/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("root") && body.contains("Admin"), "{body}");
+    assert!(
+        body.contains("Your admin account is ready and you are signed in"),
+        "{body}"
+    );
 
     // The token is dead now, for the form and for a second submission.
     let (status, body) = browser.page(&path).await;
@@ -73,12 +84,9 @@ async fn the_setup_link_creates_the_first_admin_once() {
         )
         .await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
-
-    let signed_in = browser.sign_in("root", PASSWORD).await;
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let (status, body) = browser.page("/").await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("root") && body.contains("Admin"), "{body}");
+    // The session is an ordinary one: it signs out like any other.
+    let out = browser.post("/logout", &[]).await;
+    assert_eq!(location(&out), "/login?signed_out=1");
 
     let actions: Vec<String> = app
         .audit_actions()
@@ -86,7 +94,10 @@ async fn the_setup_link_creates_the_first_admin_once() {
         .into_iter()
         .map(|(a, ..)| a)
         .collect();
-    assert_eq!(actions, ["setup_completed", "user_created", "sign_in"]);
+    assert_eq!(
+        actions,
+        ["setup_completed", "user_created", "sign_in", "sign_out"]
+    );
 }
 
 #[tokio::test]

@@ -83,8 +83,9 @@ async fn story(page: &mut Page, server: &Server, snap: bool) {
     page.fill("#password", ADMIN_PASSWORD).await;
     page.fill("#confirm", ADMIN_PASSWORD).await;
     page.click("Create admin account").await;
-    page.wait_for_text("Your admin account is ready").await;
-    sign_in(page, server, "ada", ADMIN_PASSWORD).await;
+    // The new admin is signed in at once.
+    page.wait_for_text("Your admin account is ready and you are signed in")
+        .await;
     page.wait_for_text("Caller IDs").await;
     if snap {
         page.check("02-home-empty").await;
@@ -323,12 +324,9 @@ async fn the_core_story_from_the_keyboard_alone() {
     page.tab_to("input#confirm").await;
     page.keys(ADMIN_PASSWORD).await;
     page.keys(ENTER).await;
-    page.wait_for_text("Your admin account is ready").await;
-    page.tab_to("input#username").await;
-    page.keys("ada").await;
-    page.tab_to("input#password").await;
-    page.keys(ADMIN_PASSWORD).await;
-    page.keys(ENTER).await;
+    // The new admin is signed in at once.
+    page.wait_for_text("Your admin account is ready and you are signed in")
+        .await;
     page.wait_for_text("Not synced with Plivo yet").await;
 
     // The first stop on every page is the link past the navigation.
