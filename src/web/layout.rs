@@ -25,6 +25,28 @@ pub struct ChromeUser {
     pub can_read_audit: bool,
 }
 
+impl ChromeUser {
+    pub fn of(user: &crate::db::users::User) -> Self {
+        let role = user.role();
+        Self {
+            name: user.username.clone(),
+            role: role.label(),
+            can_manage_users: role.can(Permission::ManageUsers),
+            can_verify: role.can(Permission::Verify),
+            can_read_audit: role.can(Permission::ReadAudit),
+        }
+    }
+}
+
+/// Who is signed in on a request that ended in an error page, found inside the session layer
+/// and handed out to the page's renderer (which runs outside it).
+#[derive(Debug, Clone)]
+pub struct ErrorChrome {
+    pub user: ChromeUser,
+    /// The session's form token, for the sign-out button (empty if it has none).
+    pub csrf: String,
+}
+
 /// Which navigation entry is the current page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
@@ -62,15 +84,19 @@ impl Chrome {
             nav: Nav::None,
             assets: &URLS,
         };
-        chrome.user = Some(ChromeUser {
-            name: user.user.username.clone(),
-            role: user.role().label(),
-            can_manage_users: user.role().can(Permission::ManageUsers),
-            can_verify: user.role().can(Permission::Verify),
-            can_read_audit: user.role().can(Permission::ReadAudit),
-        });
+        chrome.user = Some(ChromeUser::of(&user.user));
         chrome.nav = nav;
         Ok(chrome)
+    }
+
+    /// For an error page shown to someone signed in: their name and navigation stay, so the
+    /// way on is where it always is.
+    pub fn for_error(sandbox: bool, who: ErrorChrome) -> Self {
+        Self {
+            user: Some(who.user),
+            csrf: who.csrf,
+            ..Self::bare(sandbox)
+        }
     }
 
     /// For a page shown to someone not signed in (sign-in, setup): its forms carry the

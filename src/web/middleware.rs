@@ -14,7 +14,13 @@ use serde_json::json;
 use crate::{
     audit::{Action, NewEvent, Outcome, RequestMeta},
     web::error::{ErrorPage, Refusal},
-    web::{extract::ClientMeta, htmx::Htmx, layout::Chrome, state::AppState},
+    web::{
+        extract::ClientMeta,
+        htmx::Htmx,
+        layout::{Chrome, ChromeUser, ErrorChrome},
+        session,
+        state::AppState,
+    },
 };
 
 /// The largest request body accepted (also enforced up front by the body-limit layer).
@@ -38,6 +44,55 @@ async fn record_refusal(
     if let Err(e) = state.db.append(state.clock.now(), event).await {
         tracing::error!(error = %e, "a refused request could not be recorded in the audit log");
     }
+}
+
+/// Inside the session layer: when a request ends in an error page, finds who is signed in (as
+/// [`CurrentUser`](crate::web::extract::CurrentUser) would, without touching the session) so
+/// that the page keeps their name and navigation.
+pub async fn who_sees_the_error(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let session = request
+        .extensions()
+        .get::<tower_sessions::Session>()
+        .cloned();
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let Some(session) = session else {
+        return response;
+    };
+    let Ok(Some(signed_in)) = session::signed_in(&session).await else {
+        return response;
+    };
+    let Ok(Some(user)) = crate::db::users::by_id(&state.db.reader, signed_in.user_id).await else {
+        return response;
+    };
+    let max_age = i64::try_from(state.settings.session_max.as_secs()).unwrap_or(i64::MAX);
+    let current = !user.disabled
+        && user.session_epoch == signed_in.epoch
+        && state
+            .clock
+            .now()
+            .unix_timestamp()
+            .saturating_sub(signed_in.signed_in_at)
+            < max_age;
+    if current {
+        let csrf = session::csrf(&session)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        response.extensions_mut().insert(ErrorChrome {
+            user: ChromeUser::of(&user),
+            csrf,
+        });
+    }
+    response
 }
 
 /// Where a client's own `X-Request-Id` is kept, beside (never instead of) ours.
@@ -151,8 +206,12 @@ pub async fn render_error_pages(
             tracing::warn!(%status, error = %details, "request refused");
         }
     }
+    let chrome = match response.extensions_mut().remove::<ErrorChrome>() {
+        Some(who) => Chrome::for_error(state.settings.is_sandbox(), who),
+        None => Chrome::bare(state.settings.is_sandbox()),
+    };
     let template = ErrorTemplate {
-        chrome: Chrome::bare(state.settings.is_sandbox()),
+        chrome,
         title: page.title,
         message: &page.message,
         request_id: &request_id,

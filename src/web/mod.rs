@@ -98,6 +98,10 @@ pub fn router<S: SessionStore + Clone>(
         .route("/account/password", post(account::change_password))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::who_sees_the_error,
+        ))
         .layer(sessions);
 
     Router::new()

@@ -220,3 +220,33 @@ async fn every_route_checks_the_role_on_the_server() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[tokio::test]
+async fn not_allowed_and_not_found_keep_the_navigation_and_the_name() {
+    let app = TestApp::spawn().await;
+    let mut olga = app.signed_in("olga", Role::Operator).await;
+    for (path, status, title) in [
+        ("/users", StatusCode::FORBIDDEN, "Not allowed"),
+        ("/no-such-page", StatusCode::NOT_FOUND, "Page not found"),
+    ] {
+        let (got, body) = olga.page(path).await;
+        assert_eq!(got, status, "{path}");
+        assert!(body.contains(title), "{path}: {body}");
+        assert!(
+            body.contains("olga") && body.contains("Operator"),
+            "{path}: the person's name and role stay: {body}"
+        );
+        assert!(
+            body.contains(r#"href="/verify""#) && body.contains("Sign out"),
+            "{path}: the navigation stays: {body}"
+        );
+    }
+    // The sign-out button on an error page works (it carries the session's form token).
+    let out = olga.post("/logout", &[]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+
+    // Someone not signed in still gets the page without navigation.
+    let (got, body) = app.browser().page("/no-such-page").await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+    assert!(!body.contains("Sign out"), "{body}");
+}
