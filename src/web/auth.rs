@@ -97,7 +97,7 @@ pub async fn login_form(
     }
     let mut chrome = Chrome::anonymous(&state, &session, &form_token).await?;
     if query.signed_out.is_some() {
-        chrome.notice = Some("You have signed out.".to_owned());
+        chrome.notice = Some(session::Notice::news("You have signed out."));
     }
     Ok(LoginPage {
         chrome,

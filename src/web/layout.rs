@@ -64,7 +64,7 @@ pub struct Chrome {
     pub user: Option<ChromeUser>,
     pub sandbox: bool,
     pub csrf: String,
-    pub notice: Option<String>,
+    pub notice: Option<session::Notice>,
     pub nav: Nav,
     pub assets: &'static AssetUrls,
 }

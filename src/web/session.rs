@@ -14,6 +14,7 @@ use crate::{auth::random_token, web::error::AppError};
 const SIGNED_IN: &str = "signed_in";
 const CSRF: &str = "csrf";
 const NOTICE: &str = "notice";
+const WARNING: &str = "warning";
 const TOUCHED: &str = "touched";
 
 /// How often an active session is saved to push its idle expiry back. Saving on every request
@@ -69,19 +70,49 @@ pub async fn csrf_token(session: &Session) -> Result<String, AppError> {
     Ok(token)
 }
 
+/// A sentence for the next page: news (green), or a warning that something was not done
+/// (amber, read out at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub text: String,
+    pub warning: bool,
+}
+
+impl Notice {
+    pub fn news(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            warning: false,
+        }
+    }
+}
+
 /// The notice left for this page, if any. Removing marks the session modified, and a modified
 /// session is written to the database, so only remove what is there: a page view with no
 /// notice writes nothing.
-pub async fn take_notice(session: &Session) -> Result<Option<String>, AppError> {
-    if session.get::<String>(NOTICE).await?.is_none() {
-        return Ok(None);
+pub async fn take_notice(session: &Session) -> Result<Option<Notice>, AppError> {
+    for (key, warning) in [(WARNING, true), (NOTICE, false)] {
+        if session.get::<String>(key).await?.is_some() {
+            return Ok(session
+                .remove::<String>(key)
+                .await?
+                .map(|text| Notice { text, warning }));
+        }
     }
-    Ok(session.remove::<String>(NOTICE).await?)
+    Ok(None)
 }
 
 /// Leaves a notice for the next page ("User alice was created.").
 pub async fn notify(session: &Session, text: impl Into<String>) -> Result<(), AppError> {
     session.insert(NOTICE, text.into()).await?;
+    Ok(())
+}
+
+/// Leaves a warning for the next page: what was asked for was not done, and why. It replaces
+/// any news left before it.
+pub async fn warn(session: &Session, text: impl Into<String>) -> Result<(), AppError> {
+    let _ = session.remove::<String>(NOTICE).await?;
+    session.insert(WARNING, text.into()).await?;
     Ok(())
 }
 

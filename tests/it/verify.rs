@@ -218,6 +218,11 @@ async fn a_new_code_waits_a_minute_and_replaces_the_old_one() {
         page.contains("less than a minute ago") && page.contains("Try again in"),
         "{page}"
     );
+    // Nothing was sent: a warning, not green news.
+    assert!(
+        page.contains(r#"<div class="notice notice--warning" role="alert">"#),
+        "{page}"
+    );
     assert_eq!(shown_code(&page), first);
 
     app.state.clock.advance(Duration::seconds(61));
@@ -226,6 +231,11 @@ async fn a_new_code_waits_a_minute_and_replaces_the_old_one() {
     let (_, page) = op.page(&path).await;
     assert!(
         page.contains("A new code is on its way by phone call"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<div class="notice" role="status">A new code is on its way"#)
+            && !page.contains("notice--warning"),
         "{page}"
     );
     let second = shown_code(&page);

@@ -21,7 +21,7 @@ use crate::{
         format::When,
         htmx::Htmx,
         layout::{Chrome, Nav},
-        session::notify,
+        session::{notify, warn},
         state::AppState,
     },
 };
@@ -229,20 +229,34 @@ pub async fn resend(
     me.require(Permission::Verify)?;
     let v = load(&state, &id).await?;
     let channel = Channel::parse(&form.channel).unwrap_or(Channel::Sms);
-    let message = match state
+    match state
         .verifier
         .resend(&person(&me, meta), &v.id, channel)
         .await?
     {
-        ResendOutcome::Sent => format!(
-            "A new code is on its way by {}. The earlier code no longer works.",
-            channel.label()
-        ),
-        ResendOutcome::Limited(limited) => limited.message(),
-        ResendOutcome::NotPending => "This verification is no longer waiting for a code.".into(),
-        ResendOutcome::PlivoFailed(message) => format!("No new code was sent. {message}"),
-    };
-    notify(&me.session, message).await?;
+        ResendOutcome::Sent => {
+            notify(
+                &me.session,
+                format!(
+                    "A new code is on its way by {}. The earlier code no longer works.",
+                    channel.label()
+                ),
+            )
+            .await?;
+        }
+        // Nothing was sent: said as a warning, not as news.
+        ResendOutcome::Limited(limited) => warn(&me.session, limited.message()).await?,
+        ResendOutcome::NotPending => {
+            warn(
+                &me.session,
+                "No new code was sent: this verification is no longer waiting for a code.",
+            )
+            .await?;
+        }
+        ResendOutcome::PlivoFailed(message) => {
+            warn(&me.session, format!("No new code was sent. {message}")).await?;
+        }
+    }
     Ok(Redirect::to(&format!("/verify/{}", v.id)).into_response())
 }
 
