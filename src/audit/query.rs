@@ -138,6 +138,27 @@ pub async fn page(
         .await
 }
 
+/// Counting stops here: past it the page says "more than", so a broad filter over a long log
+/// costs a bounded read.
+pub const COUNT_CAP: i64 = 10_000;
+
+/// How many events match `filter`: exact up to [`COUNT_CAP`], `None` beyond it. With no filter
+/// it is the last id (ids run 1, 2, 3… without gaps), however long the log.
+pub async fn count(conn: &mut SqliteConnection, filter: &Filter) -> sqlx::Result<Option<i64>> {
+    if *filter == Filter::default() {
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM audit_events")
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok(Some(last.unwrap_or(0)));
+    }
+    let range = id_range(conn, filter).await?;
+    let mut q = QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM audit_events");
+    push_conditions(&mut q, filter, range);
+    q.push(" LIMIT ").push_bind(COUNT_CAP + 1).push(")");
+    let counted: i64 = q.build_query_scalar().fetch_one(conn).await?;
+    Ok((counted <= COUNT_CAP).then_some(counted))
+}
+
 /// The export query: the events matching `filter`, oldest first (chain order).
 pub async fn export_sql<'a>(
     pool: &SqlitePool,

@@ -175,6 +175,10 @@ pub async fn views(
 #[derive(Template, WebTemplate)]
 #[template(path = "audit/events_partial.html")]
 pub struct EventList {
+    /// How many events the filters match, in a sentence (the audit page only).
+    pub matching: Option<String>,
+    /// Whether any filter is set, for the "Clear filters" link.
+    pub filtered: bool,
     pub events: Vec<EventView>,
     /// The query string of the next (older) page, if there is one.
     pub older: Option<String>,
@@ -456,7 +460,20 @@ async fn event_list(
     let older = (events.len() == usize::try_from(query::PAGE_SIZE).unwrap_or(usize::MAX))
         .then(|| events.last().map(|e| params.query(Some(e.id))))
         .flatten();
+    let filtered = *filter != Filter::default();
+    let matching = Some(match query::count(db, filter).await? {
+        Some(n) if !filtered => format!("All {} events, newest first.", thousands(n)),
+        Some(0) => "No events match these filters.".to_owned(),
+        Some(1) => "1 event matches these filters.".to_owned(),
+        Some(n) => format!("{} events match these filters.", thousands(n)),
+        None => format!(
+            "More than {} events match these filters; narrow them to count.",
+            thousands(query::COUNT_CAP)
+        ),
+    });
     Ok(EventList {
+        matching,
+        filtered,
         events: views(state, db, &events).await?,
         older,
         newest: before.map(|_| params.query(None)),

@@ -64,8 +64,18 @@ async fn filters_work_alone_and_combined_and_numbers_in_any_format() {
 
     let (_, all) = ivy.page("/audit").await;
     assert!(count(&all) >= 8, "{all}");
+    let head = app.audit_actions().await.len();
+    assert!(
+        all.contains(&format!("All {head} events, newest first."))
+            && !all.contains("Clear filters"),
+        "{all}"
+    );
     let (_, olive) = ivy.page("/audit?person=7").await;
     assert_eq!(count(&olive), 4);
+    assert!(
+        olive.contains(r#"4 events match these filters. <a href="/audit">Clear filters</a>"#),
+        "{olive}"
+    );
     let (_, sent) = ivy.page("/audit?action=verification_started").await;
     assert_eq!(count(&sent), 6);
     let (_, failed) = ivy
@@ -94,6 +104,11 @@ async fn filters_work_alone_and_combined_and_numbers_in_any_format() {
     let tomorrow = today.next_day().unwrap();
     let (_, none) = ivy.page(&format!("/audit?from={tomorrow}")).await;
     assert_eq!(count(&none), 0);
+    assert!(
+        none.contains("No events match these filters.") && none.contains("Clear filters"),
+        "{none}"
+    );
+    assert_eq!(none.matches("No events match these filters.").count(), 1);
     let (_, bad) = ivy.page("/audit?number=hello").await;
     assert!(bad.contains("The number filter was left out."));
 

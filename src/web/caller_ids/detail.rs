@@ -99,6 +99,8 @@ async fn page(
         subaccount_hint,
         caller: CallerIdView::new(now, &row).named(&names),
         history: crate::web::audit::EventList {
+            matching: None,
+            filtered: false,
             events: crate::web::audit::views(
                 state,
                 &mut *state.db.reader.acquire().await?,
