@@ -51,6 +51,9 @@ pub struct EventView {
     pub id: i64,
     pub when: When,
     pub actor: String,
+    /// Whether the actor is a person (an account), not callerdesk itself, someone not signed in
+    /// or the command line: those read as what they are, not as names.
+    pub actor_is_person: bool,
     pub sentence: String,
     /// `succeeded`, `failed`, `requested` or `unknown`.
     pub outcome: &'static str,
@@ -129,7 +132,16 @@ impl EventView {
             id: e.id,
             when: When::from_stored(now, &e.occurred_at)
                 .unwrap_or_else(|| When::from_time(now, now)),
-            actor: e.actor_name.clone(),
+            actor: match e.actor_id {
+                Some(_) => e.actor_name.clone(),
+                None => match e.actor_name.as_str() {
+                    "system" => "callerdesk, on its own,".to_owned(),
+                    "anonymous" => "Someone not signed in".to_owned(),
+                    "command line" => "An administrator at the command line".to_owned(),
+                    other => other.to_owned(),
+                },
+            },
+            actor_is_person: e.actor_id.is_some(),
             sentence: describe::sentence(
                 e,
                 parsed.as_ref(),

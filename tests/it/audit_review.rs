@@ -606,3 +606,37 @@ async fn the_audit_page_serves_more_people_at_once_than_there_are_readers() {
         );
     }
 }
+
+#[tokio::test]
+async fn callerdesk_itself_and_the_command_line_read_as_such_not_as_people() {
+    let app = TestApp::spawn().await;
+    let mut ivy = app.signed_in("ivy", Role::Auditor).await;
+    let now = app.state.clock.now();
+    for who in [
+        callerdesk::audit::Who::system(),
+        callerdesk::audit::Who::command_line(),
+    ] {
+        app.state
+            .db
+            .append(now, who.event(Action::CallerIdUpdated, Outcome::Succeeded))
+            .await
+            .unwrap();
+    }
+    let (_, page) = ivy.page("/audit").await;
+    assert!(
+        page.contains(r#"<em class="event__not-a-person">callerdesk, on its own,</em>"#)
+            && page.contains(
+                r#"<em class="event__not-a-person">An administrator at the command line</em>"#
+            ),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<strong>system</strong>")
+            && !page.contains("<strong>command line</strong>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<strong>ivy</strong>"),
+        "people stay names: {page}"
+    );
+}
