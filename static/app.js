@@ -1,6 +1,6 @@
-// callerdesk's small amount of behaviour: a live countdown next to a code's expiry time, and
-// audit times shown in the reader's own time zone. Everything works without it: the pages
-// already say "expires at 14:32 UTC" and show times in UTC.
+// callerdesk's small amount of behaviour: a live countdown next to a code's expiry time.
+// Everything works without it: the pages already say "expires at 14:32 UTC". Times stay in
+// UTC everywhere, the zone the audit log's date filters use.
 (function () {
   "use strict";
 
@@ -27,20 +27,8 @@
     tick();
   }
 
-  function localise(el) {
-    if (el.dataset.localised) return;
-    var when = new Date(el.getAttribute("datetime"));
-    if (isNaN(when.getTime())) return;
-    el.dataset.localised = "1";
-    el.title = el.textContent + " (UTC)";
-    el.textContent = when.toLocaleString(undefined, {
-      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"
-    });
-  }
-
   function scan(root) {
     root.querySelectorAll("time[data-countdown]").forEach(start);
-    root.querySelectorAll("time[data-local]").forEach(localise);
   }
 
   document.addEventListener("DOMContentLoaded", function () { scan(document); });

@@ -30,7 +30,7 @@ use crate::{
     web::error::AppError,
     web::{
         extract::{ClientMeta, CurrentUser},
-        format::{When, thousands},
+        format::{self, When, thousands},
         htmx::{Htmx, PageOr},
         layout::{Chrome, Nav},
         session::notify,
@@ -302,7 +302,7 @@ async fn forwarding_view(state: &AppState) -> Result<Vec<(bool, String)>, AppErr
         let p = forward::progress(&state.db.reader, destination).await?;
         let taken = p.last_taken_at.as_deref().map_or_else(
             || "it has taken none yet".to_owned(),
-            |at| format!("it last took one at {at}"),
+            |at| format!("it last took one at {}", shown_time(at)),
         );
         lines.push(if p.is_late(now) {
             (
@@ -311,7 +311,7 @@ async fn forwarding_view(state: &AppState) -> Result<Vec<(bool, String)>, AppErr
                     "{} events have waited more than 5 minutes for {} (the oldest since {}; {taken}). Check that the receiver is running and reachable: the events are kept and are sent as soon as it is.",
                     thousands(p.waiting),
                     p.destination,
-                    p.oldest_waiting.unwrap_or_default()
+                    p.oldest_waiting.as_deref().map(shown_time).unwrap_or_default()
                 ),
             )
         } else if p.waiting > 0 {
@@ -331,6 +331,11 @@ async fn forwarding_view(state: &AppState) -> Result<Vec<(bool, String)>, AppErr
         });
     }
     Ok(lines)
+}
+
+/// A stored time as the page shows times ("2 Dec 2026, 10:15:00 UTC").
+fn shown_time(stored: &str) -> String {
+    crate::db::parse_timestamp(stored).map_or_else(|| stored.to_owned(), format::exact_seconds)
 }
 
 fn events_text(events: u64) -> String {
@@ -365,7 +370,7 @@ async fn checkpoint_view(
             let said = format!(
                 "Latest signed checkpoint: event {}, made {}",
                 thousands(latest.event_id),
-                latest.made_at
+                shown_time(&latest.made_at)
             );
             let placed = [(
                 format!("the last line of {}", checkpointer.file.display()),

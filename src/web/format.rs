@@ -32,11 +32,12 @@ pub fn relative(now: OffsetDateTime, then: OffsetDateTime) -> String {
     }
 }
 
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
 /// "26 Nov 2026, 14:05 UTC"
 pub fn exact(t: OffsetDateTime) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
         "{} {} {}, {:02}:{:02} UTC",
@@ -45,6 +46,21 @@ pub fn exact(t: OffsetDateTime) -> String {
         t.year(),
         t.hour(),
         t.minute()
+    )
+}
+
+/// "26 Nov 2026, 14:05:09 UTC": the audit log's times, to the second, in the zone its date
+/// filters use.
+pub fn exact_seconds(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{} {} {}, {:02}:{:02}:{:02} UTC",
+        t.day(),
+        MONTHS[usize::from(u8::from(t.month()) - 1)],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
@@ -80,6 +96,11 @@ impl When {
     /// "26 Nov 2026, 14:05 UTC"
     pub fn exact(&self) -> String {
         exact(self.at)
+    }
+
+    /// "26 Nov 2026, 14:05:09 UTC"
+    pub fn exact_seconds(&self) -> String {
+        exact_seconds(self.at)
     }
 
     /// "2026-11-26T14:05:00.000000Z", for `<time datetime>`.

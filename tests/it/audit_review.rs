@@ -639,4 +639,8 @@ async fn callerdesk_itself_and_the_command_line_read_as_such_not_as_people() {
         page.contains("<strong>ivy</strong>"),
         "people stay names: {page}"
     );
+    // Times to the second, in UTC, the zone of the date filters ("From (UTC date)").
+    let shown = callerdesk::web::format::exact_seconds(now);
+    assert!(shown.ends_with(" UTC") && shown.matches(':').count() == 2);
+    assert!(page.contains(&format!("{shown}</time>")), "{page}");
 }

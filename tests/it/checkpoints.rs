@@ -479,7 +479,10 @@ async fn the_audit_page_shows_the_full_check_the_guards_and_the_latest_checkpoin
     assert!(
         page.contains(&format!(
             "Latest signed checkpoint: event {}, made {}; the log agrees with it.",
-            made.event_id, made.made_at
+            made.event_id,
+            callerdesk::web::format::exact_seconds(
+                callerdesk::db::parse_timestamp(&made.made_at).unwrap()
+            )
         )),
         "{page}"
     );
