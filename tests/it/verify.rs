@@ -612,3 +612,33 @@ async fn the_code_never_reaches_the_log() {
         assert!(!stands_alone(&logs, c), "the code {c} is in the log");
     }
 }
+
+#[tokio::test]
+async fn wrong_number_cancels_and_goes_back_to_the_form_with_the_fields_kept() {
+    let app = TestApp::spawn().await;
+    let mut op = app.signed_in("olive", Role::Operator).await;
+    let path = start(&mut op, "202-555-0157", "call").await;
+    let (_, page) = op.page(&path).await;
+    assert!(page.contains("Wrong number? Change it"), "{page}");
+
+    let r = op
+        .post(&format!("{path}/cancel"), &[("then", "edit")])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let back = location(&r);
+    assert!(back.starts_with("/verify?number=%2B12025550157"), "{back}");
+    let (_, form) = op.page(&back).await;
+    assert!(
+        form.contains("was cancelled. Correct the number below and send a new code."),
+        "{form}"
+    );
+    assert!(
+        form.contains(r#"value="+12025550157""#) && form.contains(r#"value="Front desk""#),
+        "the fields are kept: {form}"
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM verifications")
+        .fetch_one(&app.state.db.reader)
+        .await
+        .unwrap();
+    assert_eq!(status, "cancelled");
+}

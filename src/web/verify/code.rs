@@ -62,14 +62,7 @@ async fn code_page(
         (Some(sandbox), Some(uuid)) if v.status.is_pending() => sandbox.code_for(uuid),
         _ => None,
     };
-    let restart_query = {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("number", v.phone_number.as_str());
-        q.append_pair("alias", &v.alias);
-        q.append_pair("channel", v.channel.as_str());
-        q.append_pair("subaccount", &v.subaccount);
-        q.finish()
-    };
+    let restart_query = restart_query(&v);
     Ok(CodePage {
         chrome: Chrome::for_user(state, me, Nav::Verify).await?,
         number_display: v.phone_number.international(),
@@ -86,6 +79,16 @@ async fn code_page(
         restart_query,
         v,
     })
+}
+
+/// The "Verify a number" form's query that fills in what this verification was started with.
+fn restart_query(v: &Verification) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("number", v.phone_number.as_str());
+    q.append_pair("alias", &v.alias);
+    q.append_pair("channel", v.channel.as_str());
+    q.append_pair("subaccount", &v.subaccount);
+    q.finish()
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Verification, AppError> {
@@ -260,17 +263,37 @@ pub async fn resend(
     Ok(Redirect::to(&format!("/verify/{}", v.id)).into_response())
 }
 
+#[derive(Deserialize)]
+pub struct CancelForm {
+    /// `edit`: "Wrong number?": back to the form, filled in, to correct it.
+    #[serde(default)]
+    then: String,
+}
+
 /// `POST /verify/{id}/cancel`
 pub async fn cancel(
     State(state): State<AppState>,
     me: CurrentUser,
     ClientMeta(meta): ClientMeta,
     Path(id): Path<String>,
+    Form(form): Form<CancelForm>,
 ) -> Result<Response, AppError> {
     me.require(Permission::Verify)?;
     let v = load(&state, &id).await?;
     let cancelled = state.verifier.cancel(&person(&me, meta), &v.id).await?;
     let number = v.phone_number.international();
+    if form.then == "edit" {
+        notify(
+            &me.session,
+            if cancelled {
+                format!("The verification of {number} was cancelled. Correct the number below and send a new code.")
+            } else {
+                "That verification had already ended. Check the number below and send a new code.".to_owned()
+            },
+        )
+        .await?;
+        return Ok(Redirect::to(&format!("/verify?{}", restart_query(&v))).into_response());
+    }
     notify(
         &me.session,
         if cancelled {
