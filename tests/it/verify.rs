@@ -147,6 +147,8 @@ async fn five_wrong_codes_lock_the_verification() {
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let body = r.text().await.unwrap();
         assert!(body.contains(&format!("{left} tr")), "{body}");
+        // The wrong-code message says how many tries are left, and says it once.
+        assert_eq!(body.matches(" left.").count(), 1, "{body}");
         assert!(body.contains(r#"aria-describedby="code-hint code-error""#));
     }
     let last = submit(&mut op, &path, wrong(&code))
