@@ -644,3 +644,24 @@ async fn wrong_number_cancels_and_goes_back_to_the_form_with_the_fields_kept() {
         .unwrap();
     assert_eq!(status, "cancelled");
 }
+
+#[tokio::test]
+async fn an_expired_verification_offers_only_start_again() {
+    let app = TestApp::spawn().await;
+    let mut op = app.signed_in("olive", Role::Operator).await;
+    let path = start(&mut op, "202-555-0158", "sms").await;
+    // Past the 15 minutes, before the regular sweep has marked it.
+    app.state.clock.advance(Duration::minutes(16));
+    let (_, page) = op.page(&path).await;
+    assert!(page.contains("This verification expired"), "{page}");
+    assert!(page.contains("Start again"), "{page}");
+    for gone in [
+        "Check the code",
+        "Send a new code",
+        "Wrong number?",
+        "Cancel this verification",
+    ] {
+        assert!(!page.contains(gone), "{gone} is still offered: {page}");
+    }
+    assert_eq!(app.count_events("verification_expired").await, 1);
+}

@@ -109,7 +109,13 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<CodePage, AppError> {
     me.require(Permission::ViewCallerIds)?;
-    let v = load(&state, &id).await?;
+    let mut v = load(&state, &id).await?;
+    // Past its expiry but not yet marked (that runs every 30 s): mark it now, so the page
+    // offers only "Start again", never a code box that can no longer work.
+    if v.status.is_pending() && v.expires_at.time() <= state.clock.now() {
+        state.verifier.expire_overdue().await?;
+        v = load(&state, &id).await?;
+    }
     code_page(&state, &me, v, None, None).await
 }
 
