@@ -72,12 +72,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         };
         let user = users::by_id(&state.db.reader, signed_in.user_id).await?;
         let now = state.clock.now().unix_timestamp();
-        let max_age = i64::try_from(state.settings.session_max.as_secs()).unwrap_or(i64::MAX);
-        let valid = user.filter(|u| {
-            !u.disabled
-                && u.session_epoch == signed_in.epoch
-                && now.saturating_sub(signed_in.signed_in_at) < max_age
-        });
+        let valid = user.filter(|u| sign_in_holds(state, u, &signed_in));
         let Some(user) = valid else {
             session::end(&session).await?;
             return Err(signed_in_required());
@@ -92,6 +87,20 @@ impl FromRequestParts<AppState> for CurrentUser {
         }
         Ok(Self { user, session })
     }
+}
+
+/// Whether a sign-in still holds for `user`: not disabled since, no epoch bump (a password
+/// reset, a disable) since, and within the session's absolute lifetime.
+pub fn sign_in_holds(state: &AppState, user: &users::User, signed_in: &session::SignedIn) -> bool {
+    let max_age = i64::try_from(state.settings.session_max.as_secs()).unwrap_or(i64::MAX);
+    !user.disabled
+        && user.session_epoch == signed_in.epoch
+        && state
+            .clock
+            .now()
+            .unix_timestamp()
+            .saturating_sub(signed_in.signed_in_at)
+            < max_age
 }
 
 /// Client IP, user agent and request id, for the audit log.

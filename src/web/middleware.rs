@@ -72,16 +72,7 @@ pub async fn who_sees_the_error(
     let Ok(Some(user)) = crate::db::users::by_id(&state.db.reader, signed_in.user_id).await else {
         return response;
     };
-    let max_age = i64::try_from(state.settings.session_max.as_secs()).unwrap_or(i64::MAX);
-    let current = !user.disabled
-        && user.session_epoch == signed_in.epoch
-        && state
-            .clock
-            .now()
-            .unix_timestamp()
-            .saturating_sub(signed_in.signed_in_at)
-            < max_age;
-    if current {
+    if crate::web::extract::sign_in_holds(&state, &user, &signed_in) {
         let csrf = session::csrf(&session)
             .await
             .ok()
