@@ -1,4 +1,9 @@
-//! Events as sentences people can read ("system: removed at Plivo outside callerdesk").
+//! Events as sentences people can read: one line per action, starting with who and the verb
+//! ("dana verified +1 202-555-0143 “Front desk” by text message (1 wrong code first)").
+//!
+//! An action at Plivo is recorded as two events (the request, written before Plivo is called,
+//! and the outcome that names it); the page shows them as one line, worded from the outcome,
+//! with both events kept whole behind "Details". The events themselves never change.
 
 use serde_json::Value;
 
@@ -11,6 +16,9 @@ fn detail<'a>(details: Option<&'a Value>, key: &str) -> Option<&'a str> {
 
 /// How long a `requested` event may wait for its outcome before it is shown as unknown.
 pub const OUTCOME_GRACE: time::Duration = time::Duration::minutes(2);
+
+/// Wrong codes after which a verification stops (as `verify` enforces).
+const MAX_WRONG_CODES: u64 = 5;
 
 /// An event's outcome as people are told it. A `requested` event whose outcome has not come
 /// within [`OUTCOME_GRACE`] is "outcome unknown" (callerdesk stopped mid-call; the next sync
@@ -56,7 +64,7 @@ impl ShownOutcome {
         match self {
             ShownOutcome::Succeeded => "Succeeded",
             ShownOutcome::Failed => "Failed",
-            ShownOutcome::Requested => "Requested",
+            ShownOutcome::Requested => "Waiting for Plivo",
             ShownOutcome::Unknown => "Outcome unknown",
         }
     }
@@ -74,7 +82,7 @@ pub fn changes_text(changes: &Value, names: &SubaccountNames) -> String {
                 Some("") | None if field == "subaccount" => names.label(""),
                 Some("") | None => "(none)".to_owned(),
                 Some(s) if field == "subaccount" => names.label(s),
-                Some(s) => s.to_owned(),
+                Some(s) => format!("“{s}”"),
             };
             let name = if field == "alias" {
                 "name"
@@ -87,122 +95,408 @@ pub fn changes_text(changes: &Value, names: &SubaccountNames) -> String {
         .join(", ")
 }
 
-/// What happened, without the actor: "changed at Plivo: name Old → New". `details` is the
-/// event's details, parsed. Every action has its sentence here (the match is exhaustive, so a
-/// new action without one does not compile); a stored word that is no action of ours is shown
-/// as it is.
-pub fn what(event: &StoredEvent, details: Option<&Value>, names: &SubaccountNames) -> String {
+/// Why an action at Plivo failed, in plain words, from the outcome's stored status and error.
+pub fn plivo_failure(status: Option<i64>, error: Option<&str>) -> String {
+    let error = error.unwrap_or("").trim();
+    if error.starts_with("could not connect to Plivo") {
+        "Plivo was unreachable".into()
+    } else if error.starts_with("the connection to Plivo broke") {
+        "the connection to Plivo broke before it answered".into()
+    } else if error.starts_with("Plivo did not answer") {
+        "Plivo did not answer in time".into()
+    } else if error.starts_with("Plivo's answer could not be read") {
+        "Plivo's answer could not be read".into()
+    } else {
+        match status {
+            Some(429) => "Plivo was getting too many requests".into(),
+            Some(s) if s >= 500 => format!("Plivo had a fault of its own (HTTP {s})"),
+            _ if error.is_empty() => "Plivo did not do it".into(),
+            _ => format!("Plivo refused: {error}"),
+        }
+    }
+}
+
+/// What the page knows besides the event: the request it answers, and the other events of its
+/// verification (for the channel, the caller ID's name and the wrong codes before it).
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub request: Option<&'a StoredEvent>,
+    pub verification: &'a [StoredEvent],
+    /// The number, as people read it ("+1 202-555-0143").
+    pub number: Option<&'a str>,
+    pub shown: ShownOutcome,
+}
+
+/// A sentence that follows the actor: `dana` + " verified …", or, for an action that failed,
+/// `dana` + "'s text message to … failed: …".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentence {
+    /// The actor is written as a possessive ("dana's").
+    pub possessive: bool,
+    pub text: String,
+}
+
+impl Sentence {
+    fn plain(text: impl Into<String>) -> Self {
+        Self {
+            possessive: false,
+            text: text.into(),
+        }
+    }
+
+    fn possessive(text: impl Into<String>) -> Self {
+        Self {
+            possessive: true,
+            text: text.into(),
+        }
+    }
+}
+
+fn parsed(event: &StoredEvent) -> Option<Value> {
+    event
+        .details
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+}
+
+/// The sentence for one line. `details` is the event's details, parsed.
+pub fn sentence(
+    event: &StoredEvent,
+    details: Option<&Value>,
+    context: Context<'_>,
+    names: &SubaccountNames,
+) -> Sentence {
     let Some(action) = Action::parse(&event.action) else {
-        return event.action.replace('_', " ");
+        return Sentence::plain(event.action.replace('_', " "));
     };
-    let outcome = Outcome::parse(&event.outcome);
+    let earlier: Vec<(&StoredEvent, Option<Value>)> = context
+        .verification
+        .iter()
+        .filter(|e| e.id < event.id)
+        .map(|e| (e, parsed(e)))
+        .collect();
+    // The caller ID's name: on this event, or on the verification's first request.
+    let alias = detail(details, "alias")
+        .map(str::to_owned)
+        .or_else(|| {
+            earlier
+                .iter()
+                .find_map(|(_, d)| detail(d.as_ref(), "alias").map(str::to_owned))
+        })
+        .filter(|a| !a.is_empty());
+    let number = match (context.number, &alias) {
+        (Some(n), Some(a)) => format!("{n} “{a}”"),
+        (Some(n), None) => n.to_owned(),
+        (None, Some(a)) => format!("the caller ID “{a}”"),
+        (None, None) => "a number".to_owned(),
+    };
+    let channel_word = |d: Option<&Value>| match detail(d, "channel") {
+        Some("call") => Some("phone call"),
+        Some(_) => Some("text message"),
+        None => None,
+    };
+    let channel = channel_word(details)
+        .or_else(|| {
+            earlier
+                .iter()
+                .rev()
+                .filter(|(e, _)| e.action == Action::VerificationStarted.as_str())
+                .find_map(|(_, d)| channel_word(d.as_ref()))
+        })
+        .unwrap_or("text message");
+    let why = || plivo_failure(event.plivo_status, detail(details, "error"));
     let changes = details
         .and_then(|d| d.get("changes"))
         .map(|c| changes_text(c, names))
         .unwrap_or_default();
+    let waiting = match context.shown {
+        ShownOutcome::Unknown => {
+            "; no answer from Plivo was recorded (callerdesk stopped before it came), so the next sync with Plivo settles it"
+        }
+        _ => "; waiting for Plivo's answer",
+    };
     let username = detail(details, "username").unwrap_or("someone");
-    let rows = || {
+    let count = |key: &str| {
         details
-            .and_then(|d| d.get("rows"))
+            .and_then(|d| d.get(key))
             .and_then(Value::as_u64)
             .unwrap_or(0)
     };
-    match action {
-        Action::SignIn => "signed in".into(),
-        Action::SignInThrottled => {
-            format!("was refused sign-in as {username} after too many failures")
+    let plural = |n: u64, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
         }
-        Action::SignOut => "signed out".into(),
-        Action::SetupCompleted => "set up callerdesk".into(),
-        Action::UserCreated => format!("added the user {username}"),
-        Action::UserRoleChanged => format!(
+    };
+    let outcome = Outcome::parse(&event.outcome);
+    let resend = details
+        .and_then(|d| d.get("resend"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    match action {
+        Action::SignIn => match outcome {
+            Some(Outcome::Failed) => Sentence::plain(format!(
+                "could not sign in as {username}: the name or password was wrong, or the account is disabled"
+            )),
+            _ if detail(details, "after") == Some("setup") => {
+                Sentence::plain("signed in for the first time, right after setting up callerdesk")
+            }
+            _ => Sentence::plain("signed in"),
+        },
+        Action::SignInThrottled => Sentence::plain(format!(
+            "was refused sign-in as {username} after too many failures"
+        )),
+        Action::SignOut => Sentence::plain("signed out"),
+        Action::SetupCompleted => Sentence::plain("set up callerdesk"),
+        Action::UserCreated => Sentence::plain(format!("added the user {username}")),
+        Action::UserRoleChanged => Sentence::plain(format!(
             "changed {username}'s role from {} to {}",
             detail(details, "old").unwrap_or("?"),
             detail(details, "new").unwrap_or("?")
-        ),
-        Action::UserPasswordReset => format!("reset {username}'s password"),
-        Action::PasswordChanged if outcome == Some(Outcome::Failed) => format!(
+        )),
+        Action::UserPasswordReset => Sentence::plain(format!("reset {username}'s password")),
+        Action::PasswordChanged if outcome == Some(Outcome::Failed) => Sentence::plain(format!(
             "could not change their password: {}",
             detail(details, "reason").unwrap_or("refused")
-        ),
-        Action::PasswordChanged => "changed their password".into(),
-        Action::UserDisabled => format!("disabled {username}"),
-        Action::UserEnabled => format!("enabled {username}"),
-        Action::SyncFinished => "synced the caller ID list with Plivo".into(),
-        Action::CallerIdAddedAtPlivo => "added at Plivo outside callerdesk".into(),
-        Action::CallerIdChangedAtPlivo => format!("changed at Plivo: {changes}"),
-        Action::CallerIdRemovedAtPlivo => "removed at Plivo outside callerdesk".into(),
-        Action::CallerIdRestoredAtPlivo => "back at Plivo after being removed".into(),
-        Action::CallerIdUpdated => format!("edited the caller ID: {changes}"),
-        Action::CallerIdDeleted => "deleted the caller ID".into(),
-        Action::VerificationStarted => {
-            let channel = match detail(details, "channel") {
-                Some("call") => "phone call",
-                _ => "text message",
-            };
-            let again = details
-                .and_then(|d| d.get("resend"))
-                .and_then(Value::as_bool)
-                == Some(true);
-            format!(
-                "{} a code by {channel}",
-                if again { "sent again" } else { "sent" }
-            )
-        }
-        // The request is written before Plivo has checked the code, so it cannot say "right".
-        Action::VerificationCompleted if outcome == Some(Outcome::Succeeded) => {
-            match detail(details, "verification_had_ended") {
-                Some(status) => format!(
-                    "entered the right code after the verification had ended ({status}); Plivo verified the number"
-                ),
-                None => "entered the right code".into(),
+        )),
+        Action::PasswordChanged => Sentence::plain("changed their password"),
+        Action::UserDisabled => Sentence::plain(format!("disabled {username}")),
+        Action::UserEnabled => Sentence::plain(format!("enabled {username}")),
+        Action::SyncFinished if outcome == Some(Outcome::Failed) => Sentence::plain(format!(
+            "could not finish a sync with Plivo: {}",
+            detail(details, "error").unwrap_or("no reason was recorded")
+        )),
+        Action::SyncFinished => {
+            let counts = details.and_then(|d| d.get("counts"));
+            let n = |key: &str| counts.and_then(|c| c.get(key)).and_then(Value::as_u64);
+            let mut moved: Vec<String> = [
+                ("added", "added"),
+                ("changed", "changed"),
+                ("removed", "removed"),
+                ("restored", "back"),
+            ]
+            .into_iter()
+            .filter_map(|(key, word)| n(key).filter(|&k| k > 0).map(|k| format!("{k} {word}")))
+            .collect();
+            if moved.is_empty() {
+                moved.push("no changes".into());
+            }
+            match n("seen") {
+                Some(seen) => Sentence::plain(format!(
+                    "synced the caller ID list with Plivo: {} at Plivo, {}",
+                    plural(seen, "caller ID", "caller IDs"),
+                    moved.join(", ")
+                )),
+                None => Sentence::plain("synced the caller ID list with Plivo"),
             }
         }
-        Action::VerificationCompleted => "entered a code".into(),
-        Action::VerificationCodeRejected => "entered a wrong code".into(),
-        Action::VerificationExpired => {
-            "closed the verification: no right code came within 15 minutes".into()
+        Action::CallerIdAddedAtPlivo => {
+            Sentence::plain(format!("found {number} added at Plivo outside callerdesk"))
         }
-        Action::VerificationCancelled => "cancelled the verification".into(),
-        Action::AuditExported => format!("exported the audit log ({} events)", rows()),
-        Action::CallerIdsExported => format!("downloaded the caller ID list ({} rows)", rows()),
-        Action::AccessRefused => format!(
+        Action::CallerIdChangedAtPlivo => Sentence::plain(format!(
+            "found {number} changed at Plivo outside callerdesk: {changes}"
+        )),
+        Action::CallerIdRemovedAtPlivo => Sentence::plain(format!(
+            "found {number} removed at Plivo outside callerdesk"
+        )),
+        Action::CallerIdRestoredAtPlivo => Sentence::plain(format!(
+            "found {number} back at Plivo after it had been removed"
+        )),
+        Action::CallerIdUpdated => match context.shown {
+            ShownOutcome::Succeeded => Sentence::plain(format!("changed {number}: {changes}")),
+            ShownOutcome::Failed => {
+                Sentence::possessive(format!("change to {number} ({changes}) failed: {}", why()))
+            }
+            _ => Sentence::plain(format!(
+                "asked Plivo to change {number} ({changes}){waiting}"
+            )),
+        },
+        Action::CallerIdDeleted => match context.shown {
+            ShownOutcome::Succeeded => Sentence::plain(format!("deleted {number} at Plivo")),
+            ShownOutcome::Failed => {
+                Sentence::possessive(format!("deletion of {number} failed: {}", why()))
+            }
+            _ => Sentence::plain(format!("asked Plivo to delete {number}{waiting}")),
+        },
+        Action::VerificationStarted => {
+            let what = if resend { "new code" } else { "code" };
+            match context.shown {
+                ShownOutcome::Succeeded => {
+                    Sentence::plain(format!("sent a {what} by {channel} to {number}"))
+                }
+                ShownOutcome::Failed => Sentence::possessive(format!(
+                    "{} to {number} failed: {}",
+                    if resend {
+                        format!("new code by {channel}")
+                    } else {
+                        channel.to_owned()
+                    },
+                    why()
+                )),
+                _ => Sentence::plain(format!(
+                    "asked Plivo to send a {what} by {channel} to {number}{waiting}"
+                )),
+            }
+        }
+        Action::VerificationCompleted => match context.shown {
+            ShownOutcome::Succeeded => {
+                let wrong = earlier
+                    .iter()
+                    .filter(|(e, _)| e.action == Action::VerificationCodeRejected.as_str())
+                    .count() as u64;
+                let mut text = format!("verified {number} by {channel}");
+                if wrong > 0 {
+                    text.push_str(&format!(
+                        " ({} first)",
+                        plural(wrong, "wrong code", "wrong codes")
+                    ));
+                }
+                if let Some(status) = detail(details, "verification_had_ended") {
+                    text.push_str(&format!(
+                        "; the code came after the verification had ended ({status}), and Plivo accepted it"
+                    ));
+                }
+                Sentence::plain(text)
+            }
+            ShownOutcome::Failed => {
+                Sentence::possessive(format!("code for {number} could not be checked: {}", why()))
+            }
+            _ => Sentence::plain(format!("entered a code for {number}{waiting}")),
+        },
+        Action::VerificationCodeRejected => {
+            let used = count("wrong_attempts");
+            if details
+                .and_then(|d| d.get("verification_had_ended"))
+                .is_some()
+            {
+                Sentence::plain(format!(
+                    "entered a wrong code for {number} after the verification had ended"
+                ))
+            } else if used >= MAX_WRONG_CODES {
+                Sentence::plain(format!(
+                    "entered a wrong code for {number} for the {}th time, so the verification was stopped",
+                    MAX_WRONG_CODES
+                ))
+            } else {
+                Sentence::plain(format!(
+                    "entered a wrong code for {number} ({} left)",
+                    plural(MAX_WRONG_CODES - used, "try", "tries")
+                ))
+            }
+        }
+        Action::VerificationExpired => Sentence::plain(format!(
+            "closed the verification of {number}: no right code came within 15 minutes"
+        )),
+        Action::VerificationCancelled => {
+            Sentence::plain(format!("cancelled the verification of {number}"))
+        }
+        Action::AuditExported => Sentence::plain(format!(
+            "exported the audit log ({})",
+            plural(count("rows"), "event", "events")
+        )),
+        Action::CallerIdsExported => Sentence::plain(format!(
+            "downloaded the caller ID list ({})",
+            plural(count("rows"), "row", "rows")
+        )),
+        Action::AccessRefused => Sentence::plain(format!(
             "was refused {} {}: {}",
-            detail(details, "method").unwrap_or("a request"),
+            match detail(details, "method") {
+                Some("GET" | "HEAD") | None => "the page",
+                Some(_) => "an action at",
+            },
             detail(details, "path").unwrap_or(""),
             detail(details, "reason").unwrap_or("not allowed for their role")
-        ),
+        )),
     }
 }
 
-/// The whole sentence for the audit page: what happened and to which number.
-pub fn sentence(
-    event: &StoredEvent,
-    details: Option<&Value>,
-    number_display: Option<&str>,
-    names: &SubaccountNames,
-) -> String {
-    let what = what(event, details, names);
-    let Some(number) = number_display else {
-        return what;
+/// "Chrome on Windows", from a browser's user-agent string: what a person can recognise. The
+/// string itself stays in the event.
+pub fn browser(user_agent: &str) -> String {
+    let has = |s: &str| user_agent.contains(s);
+    let name = if has("Edg/") || has("EdgA/") || has("EdgiOS/") {
+        "Edge"
+    } else if has("OPR/") {
+        "Opera"
+    } else if has("HeadlessChrome") {
+        "Chrome (headless)"
+    } else if has("Chrome/") || has("CriOS/") || has("Chromium/") {
+        "Chrome"
+    } else if has("Firefox/") || has("FxiOS/") {
+        "Firefox"
+    } else if has("Safari/") {
+        "Safari"
+    } else {
+        let program = user_agent.split(['/', ' ']).next().unwrap_or("").trim();
+        return if program.is_empty() {
+            "an unnamed program".into()
+        } else {
+            format!("a program calling itself {program}")
+        };
     };
-    match Action::parse(&event.action) {
-        Some(Action::VerificationStarted) => format!("{what} to {number}"),
-        Some(Action::VerificationCompleted | Action::VerificationCodeRejected) => {
-            format!("{what} for {number}")
-        }
-        Some(Action::VerificationExpired) => {
-            format!("closed the verification of {number}: no right code came within 15 minutes")
-        }
-        Some(Action::VerificationCancelled) => format!("{what} of {number}"),
-        Some(
-            Action::CallerIdAddedAtPlivo
-            | Action::CallerIdChangedAtPlivo
-            | Action::CallerIdRemovedAtPlivo
-            | Action::CallerIdRestoredAtPlivo
-            | Action::CallerIdUpdated
-            | Action::CallerIdDeleted,
-        ) => format!("{number}: {what}"),
-        _ => format!("{what} ({number})"),
+    let system = if has("iPhone") {
+        "an iPhone"
+    } else if has("iPad") {
+        "an iPad"
+    } else if has("Android") {
+        "Android"
+    } else if has("Windows") {
+        "Windows"
+    } else if has("CrOS") {
+        "ChromeOS"
+    } else if has("Macintosh") || has("Mac OS X") {
+        "a Mac"
+    } else if has("Linux") {
+        "Linux"
+    } else {
+        return name.to_owned();
+    };
+    format!("{name} on {system}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plivo_failures_read_as_what_happened() {
+        assert_eq!(
+            plivo_failure(None, Some("could not connect to Plivo: refused")),
+            "Plivo was unreachable"
+        );
+        assert_eq!(
+            plivo_failure(None, Some("Plivo did not answer within 10s")),
+            "Plivo did not answer in time"
+        );
+        assert_eq!(
+            plivo_failure(Some(503), Some("busy")),
+            "Plivo had a fault of its own (HTTP 503)"
+        );
+        assert_eq!(
+            plivo_failure(Some(400), Some("invalid phone number")),
+            "Plivo refused: invalid phone number"
+        );
+    }
+
+    #[test]
+    fn browsers_read_as_names_people_know() {
+        assert_eq!(
+            browser(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"
+            ),
+            "Edge on Windows"
+        );
+        assert_eq!(
+            browser(
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+            ),
+            "Safari on an iPhone"
+        );
+        assert_eq!(
+            browser("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
+            "Firefox on Linux"
+        );
+        assert_eq!(browser("curl/8.5.0"), "a program calling itself curl");
     }
 }

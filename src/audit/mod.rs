@@ -197,19 +197,22 @@ pub const EVENT_COLUMNS: &str = "id, occurred_at, actor_id, actor_name, client_i
     request_id, action, phone_number, verification_id, outcome, plivo_api_id, plivo_status, \
     details, prev_hash, hash";
 
-/// Everything that happened to a number, newest first.
+/// Everything that happened to a number, newest first, as lines (a request Plivo answered is
+/// part of its outcome's line): the last `limit` events' lines.
 pub async fn for_number(
     pool: &sqlx::SqlitePool,
     number: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<StoredEvent>> {
-    sqlx::query_as(&format!(
+    let mut conn = pool.acquire().await?;
+    let events = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS} FROM audit_events WHERE phone_number = ? ORDER BY id DESC LIMIT ?"
     ))
     .bind(number)
     .bind(limit)
-    .fetch_all(pool)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    query::without_answered_requests(&mut conn, events).await
 }
 
 #[cfg(test)]

@@ -70,17 +70,71 @@ pub async fn id_range(
     Ok(Some((lo, hi)))
 }
 
+/// Events by id, in id order (the requests a page's outcomes answer).
+pub async fn by_ids(conn: &mut SqliteConnection, ids: &[i64]) -> sqlx::Result<Vec<StoredEvent>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = QueryBuilder::new(format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE id IN ("
+    ));
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(") ORDER BY id");
+    q.build_query_as().fetch_all(conn).await
+}
+
+/// Every event of these verifications, in id order (through `audit_events_by_verification`).
+pub async fn of_verifications(
+    conn: &mut SqliteConnection,
+    verifications: &[String],
+) -> sqlx::Result<Vec<StoredEvent>> {
+    if verifications.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = QueryBuilder::new(format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE verification_id IN ("
+    ));
+    let mut list = q.separated(", ");
+    for id in verifications {
+        list.push_bind(id.as_str());
+    }
+    q.push(") ORDER BY id");
+    q.build_query_as().fetch_all(conn).await
+}
+
 /// Events on one page of the audit log: as many as the caller ID list shows. Each event is a
 /// sentence with its details and hashes; at 100 a page, rendering them put the page's p99 over
 /// 20 ms under 16 connections at 1,000,000 events (BENCHMARKS.md).
 pub const PAGE_SIZE: i64 = 50;
 
+/// Whether a query reads lines as the page shows them (a request Plivo answered is part of its
+/// outcome's line, so it has none of its own) or every event (exports, the chain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    Lines,
+    Events,
+}
+
+/// The condition that leaves out requests an outcome answers (found through
+/// `audit_events_by_request`; checked only for `requested` events). The `+` takes the id's
+/// integer affinity away: with it, SQLite would convert the indexed expression before comparing
+/// and could only scan the index, not search it.
+pub(crate) const NOT_AN_ANSWERED_REQUEST: &str = " AND NOT (audit_events.outcome = 'requested' AND EXISTS \
+    (SELECT 1 FROM audit_events o WHERE json_extract(o.details, '$.request') = +audit_events.id))";
+
 fn push_conditions<'a>(
     q: &mut QueryBuilder<'a, Sqlite>,
     filter: &'a Filter,
     range: Option<(i64, i64)>,
+    rows: Rows,
 ) {
     q.push(" WHERE 1 = 1");
+    if rows == Rows::Lines {
+        q.push(NOT_AN_ANSWERED_REQUEST);
+    }
     match &filter.actor {
         Some(ActorFilter::Person(id)) => {
             q.push(" AND actor_id = ").push_bind(*id);
@@ -117,25 +171,57 @@ pub fn page_sql(
     before: Option<i64>,
 ) -> QueryBuilder<'_, Sqlite> {
     let mut q = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM audit_events"));
-    push_conditions(&mut q, filter, range);
+    push_conditions(&mut q, filter, range, Rows::Events);
     if let Some(before) = before {
         q.push(" AND id < ").push_bind(before);
     }
-    q.push(" ORDER BY id DESC LIMIT ").push_bind(PAGE_SIZE);
+    q.push(" ORDER BY id DESC LIMIT ").push_bind(PAGE_READ);
     q
 }
 
-/// Up to [`PAGE_SIZE`] events matching `filter`, newest first, older than `before` if given.
+/// Events read for one page: a request Plivo answered has no line of its own (it is part of
+/// its outcome's), so a page reads twice its lines and leaves those requests out in Rust. In
+/// SQL, the correlated check made SQLite sort every match instead of reading the index in order.
+pub const PAGE_READ: i64 = 2 * PAGE_SIZE;
+
+/// One page of lines: up to [`PAGE_SIZE`] events matching `filter`, newest first, older than
+/// `before` if given, without the requests Plivo answered; and the id to read on from, if there
+/// are older ones.
 pub async fn page(
     conn: &mut SqliteConnection,
     filter: &Filter,
     before: Option<i64>,
-) -> sqlx::Result<Vec<StoredEvent>> {
+) -> sqlx::Result<(Vec<StoredEvent>, Option<i64>)> {
     let range = id_range(conn, filter).await?;
-    page_sql(filter, range, before)
+    let read: Vec<StoredEvent> = page_sql(filter, range, before)
         .build_query_as()
-        .fetch_all(conn)
-        .await
+        .fetch_all(&mut *conn)
+        .await?;
+    let more = read.len() == usize::try_from(PAGE_READ).unwrap_or(usize::MAX);
+    let lines = without_answered_requests(conn, read).await?;
+    let page_size = usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);
+    let more = more || lines.len() > page_size;
+    let lines: Vec<StoredEvent> = lines.into_iter().take(page_size).collect();
+    let older = more.then(|| lines.last().map(|e| e.id)).flatten();
+    Ok((lines, older))
+}
+
+/// `events` without the requests an outcome answers (those are part of the outcome's line).
+pub async fn without_answered_requests(
+    conn: &mut SqliteConnection,
+    events: Vec<StoredEvent>,
+) -> sqlx::Result<Vec<StoredEvent>> {
+    let requests: Vec<i64> = events
+        .iter()
+        .filter(|e| e.outcome == "requested")
+        .map(|e| e.id)
+        .collect();
+    let answered: std::collections::HashSet<i64> =
+        answered(&mut *conn, &requests).await?.into_iter().collect();
+    Ok(events
+        .into_iter()
+        .filter(|e| !answered.contains(&e.id))
+        .collect())
 }
 
 /// Counting stops here: past it the page says "more than", so a broad filter over a long log
@@ -153,7 +239,7 @@ pub async fn count(conn: &mut SqliteConnection, filter: &Filter) -> sqlx::Result
     }
     let range = id_range(conn, filter).await?;
     let mut q = QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM audit_events");
-    push_conditions(&mut q, filter, range);
+    push_conditions(&mut q, filter, range, Rows::Lines);
     q.push(" LIMIT ").push_bind(COUNT_CAP + 1).push(")");
     let counted: i64 = q.build_query_scalar().fetch_one(conn).await?;
     Ok((counted <= COUNT_CAP).then_some(counted))
@@ -166,7 +252,7 @@ pub async fn export_sql<'a>(
 ) -> sqlx::Result<QueryBuilder<'a, Sqlite>> {
     let range = id_range(&mut *pool.acquire().await?, filter).await?;
     let mut q = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM audit_events"));
-    push_conditions(&mut q, filter, range);
+    push_conditions(&mut q, filter, range, Rows::Events);
     q.push(" ORDER BY id");
     Ok(q)
 }
@@ -198,7 +284,7 @@ pub async fn unanswered(
         "SELECT {EVENT_COLUMNS} FROM audit_events r
          WHERE r.outcome = 'requested' AND r.occurred_at >= ? AND r.occurred_at < ?
            AND NOT EXISTS (SELECT 1 FROM audit_events o
-                           WHERE json_extract(o.details, '$.request') = r.id)
+                           WHERE json_extract(o.details, '$.request') = +r.id)
          ORDER BY r.id"
     ))
     .bind(Timestamp::from(since))

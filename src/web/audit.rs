@@ -13,7 +13,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::Value;
 use sqlx::SqliteConnection;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use time::{Date, OffsetDateTime, macros::format_description};
 
 use crate::{
@@ -45,7 +45,8 @@ const NOT_PEOPLE: [(&str, &str); 3] = [
     ("command line", "the command line"),
 ];
 
-/// One event as the page shows it.
+/// One line as the page shows it: an action with its outcome (a request and the outcome that
+/// answers it are one line), with the events it stands for kept whole behind "Details".
 #[derive(Debug, Clone)]
 pub struct EventView {
     pub id: i64,
@@ -54,31 +55,90 @@ pub struct EventView {
     /// Whether the actor is a person (an account), not callerdesk itself, someone not signed in
     /// or the command line: those read as what they are, not as names.
     pub actor_is_person: bool,
-    pub sentence: String,
+    pub sentence: describe::Sentence,
     /// `succeeded`, `failed`, `requested` or `unknown`.
     pub outcome: &'static str,
     pub outcome_label: &'static str,
     pub number_link: Option<String>,
+    /// The facts in words.
     pub details: Vec<(&'static str, String)>,
+    /// The stored events this line stands for, oldest first, field by field.
+    pub recorded: Vec<RecordedView>,
+}
+
+/// One stored event exactly as it is in the log.
+#[derive(Debug, Clone)]
+pub struct RecordedView {
+    pub id: i64,
+    pub fields: Vec<(&'static str, String)>,
     pub hash: String,
     pub prev_hash: String,
 }
 
+impl RecordedView {
+    fn of(e: &StoredEvent) -> Self {
+        let mut fields = vec![
+            ("occurred_at", e.occurred_at.clone()),
+            (
+                "actor",
+                match e.actor_id {
+                    Some(id) => format!("{} (user {id})", e.actor_name),
+                    None => e.actor_name.clone(),
+                },
+            ),
+            ("action", e.action.clone()),
+            ("outcome", e.outcome.clone()),
+        ];
+        for (name, value) in [
+            ("phone_number", &e.phone_number),
+            ("verification_id", &e.verification_id),
+            ("client_ip", &e.client_ip),
+            ("user_agent", &e.user_agent),
+            ("request_id", &e.request_id),
+            ("plivo_api_id", &e.plivo_api_id),
+            ("details", &e.details),
+        ] {
+            if let Some(v) = value {
+                fields.push((name, v.clone()));
+            }
+        }
+        if let Some(status) = e.plivo_status {
+            fields.push(("plivo_status", status.to_string()));
+        }
+        Self {
+            id: e.id,
+            fields,
+            hash: e.hash.clone(),
+            prev_hash: e.prev_hash.clone(),
+        }
+    }
+}
+
+/// What the lines of a page need besides their own events.
+struct Known {
+    requests: HashMap<i64, StoredEvent>,
+    verifications: HashMap<String, Vec<StoredEvent>>,
+    names: SubaccountNames,
+}
+
+fn parsed_details(e: &StoredEvent) -> Option<Value> {
+    e.details
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+}
+
+fn request_of(details: Option<&Value>) -> Option<i64> {
+    details?.get("request")?.as_i64()
+}
+
 impl EventView {
-    pub fn new(
-        now: OffsetDateTime,
-        e: &StoredEvent,
-        answered: &HashSet<i64>,
-        names: &SubaccountNames,
-    ) -> Self {
+    fn new(now: OffsetDateTime, e: &StoredEvent, known: &Known) -> Self {
         let number = e
             .phone_number
             .as_deref()
             .and_then(|n| PhoneNumber::from_e164(n).ok());
-        let parsed: Option<Value> = e
-            .details
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok());
+        let parsed = parsed_details(e);
+        let request = request_of(parsed.as_ref()).and_then(|r| known.requests.get(&r));
         let text = |key: &str| {
             parsed
                 .as_ref()
@@ -86,20 +146,47 @@ impl EventView {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         };
-        let shown = ShownOutcome::of(e, answered.contains(&e.id), now);
-        let (outcome, outcome_label) = (shown.as_str(), shown.label());
+        // The events come without the requests Plivo answered: a request here has no answer.
+        let shown = ShownOutcome::of(e, false, now);
+        let display = number.as_ref().map(PhoneNumber::international);
+        let context = describe::Context {
+            request,
+            verification: e
+                .verification_id
+                .as_ref()
+                .and_then(|v| known.verifications.get(v))
+                .map_or(&[], Vec::as_slice),
+            number: display.as_deref(),
+            shown,
+        };
+        let names = &known.names;
         let mut details: Vec<(&'static str, String)> = Vec::new();
         let mut add = |label: &'static str, value: Option<String>| {
             if let Some(v) = value.filter(|v| !v.is_empty()) {
                 details.push((label, v));
             }
         };
-        add("Address", e.client_ip.clone());
-        add("Browser", e.user_agent.clone());
-        add("Request reference", e.request_id.clone());
-        add("Plivo status", e.plivo_status.map(|s| s.to_string()));
-        add("Plivo said", text("error"));
-        add("Plivo reference", e.plivo_api_id.clone());
+        // The person's address and browser are the request's (the outcome shares them).
+        let first = request.unwrap_or(e);
+        if let Some(request) = request {
+            add("Asked at", Some(shown_time(&request.occurred_at)));
+            add("Plivo answered at", Some(shown_time(&e.occurred_at)));
+        }
+        add("From the address", first.client_ip.clone());
+        add(
+            "Browser",
+            first.user_agent.as_deref().map(describe::browser),
+        );
+        if shown == ShownOutcome::Failed {
+            add(
+                "Plivo said",
+                text("error").map(|error| match e.plivo_status {
+                    Some(status) => format!("{error} (HTTP {status})"),
+                    None => error,
+                }),
+            );
+        }
+        add("Plivo's reference", e.plivo_api_id.clone());
         add(
             "Changes",
             parsed
@@ -107,7 +194,6 @@ impl EventView {
                 .and_then(|d| d.get("changes"))
                 .map(|c| describe::changes_text(c, names)),
         );
-        add("Name", text("alias"));
         add(
             "Subaccount",
             text("subaccount").map(|s| match names.name(&s) {
@@ -116,18 +202,12 @@ impl EventView {
             }),
         );
         add(
-            "Username tried",
-            text("username").filter(|_| e.action.starts_with("sign_in")),
+            "Name tried",
+            text("username").filter(|_| e.action.starts_with("sign_in") && e.actor_id.is_none()),
         );
-        add("Verification", e.verification_id.clone());
-        add(
-            "Answers request",
-            parsed
-                .as_ref()
-                .and_then(|d| d.get("request"))
-                .and_then(Value::as_i64)
-                .map(|r| format!("event {r}")),
-        );
+        add("Verification reference", e.verification_id.clone());
+        let mut recorded: Vec<RecordedView> = request.map(RecordedView::of).into_iter().collect();
+        recorded.push(RecordedView::of(e));
         Self {
             id: e.id,
             when: When::from_stored(now, &e.occurred_at)
@@ -142,44 +222,65 @@ impl EventView {
                 },
             },
             actor_is_person: e.actor_id.is_some(),
-            sentence: describe::sentence(
-                e,
-                parsed.as_ref(),
-                number.as_ref().map(PhoneNumber::international).as_deref(),
-                names,
-            ),
-            outcome,
-            outcome_label,
+            sentence: describe::sentence(e, parsed.as_ref(), context, names),
+            outcome: shown.as_str(),
+            outcome_label: shown.label(),
             number_link: number.map(|n| n.digits().to_owned()),
             details,
-            hash: e.hash.clone(),
-            prev_hash: e.prev_hash.clone(),
+            recorded,
         }
     }
 }
 
-/// Views for a list of events, with "outcome unknown" worked out.
+/// Lines for a list of events (answered requests already left out:
+/// [`query::without_answered_requests`]): each outcome
+/// joined with the request it answers, "outcome unknown" worked out, verifications worded from
+/// their earlier events.
 pub async fn views(
     state: &AppState,
     db: &mut SqliteConnection,
     events: &[StoredEvent],
 ) -> Result<Vec<EventView>, AppError> {
-    let requests: Vec<i64> = events
+    let asked: Vec<i64> = events
         .iter()
-        .filter(|e| e.outcome == "requested")
-        .map(|e| e.id)
+        .filter_map(|e| request_of(parsed_details(e).as_ref()))
         .collect();
-    let answered: HashSet<i64> = query::answered(&mut *db, &requests)
+    let requests = query::by_ids(&mut *db, &asked)
         .await?
         .into_iter()
+        .map(|e| (e.id, e))
         .collect();
+    let mut verification_ids: Vec<String> = events
+        .iter()
+        .filter(|e| {
+            e.action == Action::VerificationCompleted.as_str()
+                || e.action == Action::VerificationCodeRejected.as_str()
+                || e.action == Action::VerificationStarted.as_str()
+                || e.action == Action::VerificationExpired.as_str()
+                || e.action == Action::VerificationCancelled.as_str()
+        })
+        .filter_map(|e| e.verification_id.clone())
+        .collect();
+    verification_ids.sort_unstable();
+    verification_ids.dedup();
+    let mut verifications: HashMap<String, Vec<StoredEvent>> = HashMap::new();
+    for e in query::of_verifications(&mut *db, &verification_ids).await? {
+        if let Some(v) = e.verification_id.clone() {
+            verifications.entry(v).or_default().push(e);
+        }
+    }
     // On the same connection: a second one from the pool while holding this one can wait
     // forever when every request in flight does the same.
     let names = SubaccountNames::load(&mut *db).await?;
+    let known = Known {
+        requests,
+        verifications,
+        names,
+    };
     let now = state.clock.now();
     Ok(events
         .iter()
-        .map(|e| EventView::new(now, e, &answered, &names))
+        .map(|e| EventView::new(now, e, &known))
         .collect())
 }
 
@@ -396,7 +497,7 @@ async fn chain_view(state: &AppState, db: &mut SqliteConnection) -> Result<Chain
         Some(FullCheck { checked, missing }) => {
             let found = match checked.status {
                 ChainStatus::Intact { events } => {
-                    format!("intact ({} events)", events_text(events))
+                    format!("when it held {} events: intact", events_text(events))
                 }
                 ChainStatus::Broken { event_id, .. } => format!("broken at event {event_id}"),
             };
@@ -473,13 +574,14 @@ async fn event_list(
     filter: &Filter,
 ) -> Result<EventList, AppError> {
     let before = params.before.trim().parse::<i64>().ok();
-    let events = query::page(db, filter, before).await?;
-    let older = (events.len() == usize::try_from(query::PAGE_SIZE).unwrap_or(usize::MAX))
-        .then(|| events.last().map(|e| params.query(Some(e.id))))
-        .flatten();
+    let (events, older) = query::page(db, filter, before).await?;
+    let older = older.map(|id| params.query(Some(id)));
     let filtered = *filter != Filter::default();
     let matching = Some(match query::count(db, filter).await? {
-        Some(n) if !filtered => format!("All {} events, newest first.", thousands(n)),
+        Some(n) if !filtered => format!(
+            "All {} recorded events, newest first (a request to Plivo and its answer share a line).",
+            thousands(n)
+        ),
         Some(0) => "No events match these filters.".to_owned(),
         Some(1) => "1 event matches these filters.".to_owned(),
         Some(n) => format!("{} events match these filters.", thousands(n)),

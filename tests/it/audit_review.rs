@@ -66,7 +66,7 @@ async fn filters_work_alone_and_combined_and_numbers_in_any_format() {
     assert!(count(&all) >= 8, "{all}");
     let head = app.audit_actions().await.len();
     assert!(
-        all.contains(&format!("All {head} events, newest first."))
+        all.contains(&format!("All {head} recorded events, newest first"))
             && !all.contains("Clear filters"),
         "{all}"
     );
@@ -643,4 +643,155 @@ async fn callerdesk_itself_and_the_command_line_read_as_such_not_as_people() {
     let shown = callerdesk::web::format::exact_seconds(now);
     assert!(shown.ends_with(" UTC") && shown.matches(':').count() == 2);
     assert!(page.contains(&format!("{shown}</time>")), "{page}");
+}
+
+/// The text of each line on an audit page (tags stripped, spaces joined), newest first.
+fn lines(page: &str) -> Vec<String> {
+    page.split(r#"<span class="event__text">"#)
+        .skip(1)
+        .map(|rest| {
+            let text = &rest[..rest.find("</span>").unwrap_or(rest.len())];
+            let mut plain = String::new();
+            let mut in_tag = false;
+            for c in text.chars() {
+                match c {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => plain.push(c),
+                    _ => {}
+                }
+            }
+            plain
+                .replace("&#39;", "'")
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_action_at_plivo_is_one_line_with_its_outcome() {
+    use callerdesk::sandbox::{Fault, Faults, Rule};
+    let app = TestApp::spawn().await;
+    let mut dana = app.signed_in("dana", Role::Admin).await;
+    let mut ivy = app.signed_in("ivy", Role::Auditor).await;
+
+    // A verification with one wrong code first.
+    dana.page("/verify").await;
+    let r = dana
+        .post(
+            "/verify",
+            &[
+                ("number", "202-555-0143"),
+                ("alias", "Front desk"),
+                ("channel", "sms"),
+                ("subaccount", ""),
+            ],
+        )
+        .await;
+    let path = location(&r);
+    let (_, code_page) = dana.page(&path).await;
+    let marker = "the code sent is <code>";
+    let at = code_page.find(marker).expect("the sandbox shows the code") + marker.len();
+    let code: String = code_page[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    dana.post(&format!("{path}/code"), &[("code", wrong)]).await;
+    dana.post(&format!("{path}/code"), &[("code", &code)]).await;
+
+    // A code Plivo could not send.
+    app.sandbox().set_faults(Faults {
+        rules: vec![Rule {
+            count: 1,
+            method: Some("POST".into()),
+            path: None,
+            fault: Fault::Status {
+                status: 503,
+                error: None,
+            },
+        }],
+        ..Default::default()
+    });
+    dana.page("/verify").await;
+    dana.post(
+        "/verify",
+        &[
+            ("number", "+44 20 7946 0958"),
+            ("alias", ""),
+            ("channel", "call"),
+            ("subaccount", ""),
+        ],
+    )
+    .await;
+    app.sandbox().set_faults(Faults::default());
+
+    // A rename and a deletion, then a request that never had an answer.
+    app.sync().await.unwrap();
+    dana.page("/caller-ids/12025550143").await;
+    dana.post(
+        "/caller-ids/12025550143",
+        &[("alias", "Reception"), ("subaccount", "")],
+    )
+    .await;
+    dana.page("/caller-ids/12025550143").await;
+    dana.post("/caller-ids/12025550143/delete", &[]).await;
+    let mut request = NewEvent::new(
+        Actor::user(1, "dana"),
+        &RequestMeta::default(),
+        Action::CallerIdDeleted,
+        Outcome::Requested,
+    );
+    request.phone_number = Some("+12025550199".into());
+    let mut tx = app.state.db.writer.begin().await.unwrap();
+    audit::append(&mut tx, app.state.clock.now(), request)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    app.state.clock.advance(time::Duration::minutes(3));
+
+    let (_, page) = ivy.page("/audit").await;
+    let lines = lines(&page);
+    let expected = [
+        "dana sent a code by text message to +1 202-555-0143 “Front desk”",
+        "dana entered a wrong code for +1 202-555-0143 “Front desk” (4 tries left)",
+        "dana verified +1 202-555-0143 “Front desk” by text message (1 wrong code first)",
+        "dana's phone call to +44 20 7946 0958 failed: Plivo had a fault of its own (HTTP 503)",
+        "dana changed +1 202-555-0143: name “Front desk” → “Reception”",
+        "dana deleted +1 202-555-0143 “Reception” at Plivo",
+        "dana asked Plivo to delete +1 202-555-0199; no answer from Plivo was recorded",
+    ];
+    for sentence in expected {
+        let found = lines.iter().filter(|l| l.starts_with(sentence)).count();
+        assert_eq!(found, 1, "{sentence:?} in {lines:#?}");
+    }
+    // Requests with an answer have no line of their own; the one without says so.
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("waiting for Plivo") || l.contains("entered a code for")),
+        "{lines:#?}"
+    );
+    assert_eq!(page.matches("Outcome unknown</span>").count(), 1, "{page}");
+    // The events behind a line stay one click away, whole: the verified line holds its request
+    // and outcome, with their hashes.
+    let verified = page
+        .split(r#"<li class="event"#)
+        .find(|li| li.contains("verified +1 202-555-0143"))
+        .unwrap();
+    assert!(
+        verified.contains("The 2 events recorded for this line, exactly as stored")
+            && verified.matches(r#"<code class="hash">"#).count() == 4
+            && verified.contains("<code>verification_completed</code>"),
+        "{verified}"
+    );
+    // Details speak plainly: no raw browser string outside the stored events.
+    assert!(
+        !page.contains("Answers request") && !page.contains("<dt>Browser</dt><dd>Mozilla"),
+        "{page}"
+    );
 }

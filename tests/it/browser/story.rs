@@ -255,13 +255,13 @@ async fn story(page: &mut Page, server: &Server, snap: bool) {
     page.fill("#number", "202 555 0143").await;
     page.click("Show").await;
     let text = page.text().await;
+    // One line per action, each starting with who and the verb.
     for step in [
-        "sent a code by text message",
-        "entered a wrong code",
-        "entered the right code",
-        "edited the caller ID",
-        "Reception",
-        "deleted the caller ID",
+        "olivia sent a code by text message to +1 202-555-0143 “Front desk”",
+        "olivia entered a wrong code for +1 202-555-0143 “Front desk” (4 tries left)",
+        "olivia verified +1 202-555-0143 “Front desk” by text message (1 wrong code first)",
+        "olivia changed +1 202-555-0143: name “Front desk” → “Reception”",
+        "ada deleted +1 202-555-0143 “Reception” at Plivo",
     ] {
         assert!(
             text.contains(step),
