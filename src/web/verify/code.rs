@@ -47,6 +47,12 @@ pub struct CodePage {
     code_error: Option<String>,
     message: Option<String>,
     restart_query: String,
+    /// Whether Plivo confirmed sending a code.
+    code_sent: bool,
+    /// Seconds until a new code may be sent (0: now), for the button's countdown.
+    resend_wait: i64,
+    /// When a new code may be sent, in words, while that is still to come.
+    resend_at: Option<String>,
 }
 
 async fn code_page(
@@ -63,7 +69,20 @@ async fn code_page(
         _ => None,
     };
     let restart_query = restart_query(&v);
+    let cooldown = time::Duration::try_from(state.verifier.limits.resend_cooldown)
+        .unwrap_or(time::Duration::MINUTE);
+    let resend_from = v.last_sent_at.map(|at| at.time() + cooldown);
+    // Rounded up: a button that enables itself a moment early meets a refusal.
+    let resend_wait = resend_from.map_or(0, |at| {
+        let ms = u128::try_from((at - now).whole_milliseconds()).unwrap_or(0);
+        i64::try_from(ms.div_ceil(1000)).unwrap_or(0)
+    });
     Ok(CodePage {
+        code_sent: v.plivo_uuid.is_some(),
+        resend_wait,
+        resend_at: resend_from
+            .filter(|_| resend_wait > 0)
+            .map(crate::web::format::exact_seconds),
         chrome: Chrome::for_user(state, me, Nav::Verify).await?,
         number_display: v.phone_number.international(),
         digits: v.phone_number.digits().to_owned(),

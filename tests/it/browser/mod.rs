@@ -9,6 +9,7 @@
 //! screenshot at phone (375 px) and desktop (1280 px) width under `target/screenshots/`.
 
 mod story;
+mod trouble;
 
 use fantoccini::{
     Client, ClientBuilder, Locator, elements::Element, wd::WebDriverCompatibleCommand,
