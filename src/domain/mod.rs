@@ -9,7 +9,7 @@ mod verification;
 
 pub use alias::{Alias, AliasError};
 pub use password::{Password, PasswordError};
-pub use phone::{NotE164, PhoneInputError, PhoneNumber, country_name};
+pub use phone::{NotE164, PhoneInputError, PhoneNumber, countries, country_name, known_country};
 pub use role::{Permission, Role, UnknownRole};
 pub use username::{Username, UsernameError};
 pub use verification::{Channel, VerificationStatus};

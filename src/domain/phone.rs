@@ -262,6 +262,36 @@ pub fn country_name(alpha2: &str) -> String {
     }
 }
 
+/// Every country with a numbering plan, for a chooser: its two-letter code and
+/// "United Kingdom (+44)", sorted by name.
+pub fn countries() -> &'static [(String, String)] {
+    static LIST: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
+        let mut list: Vec<(String, String)> = phonenumber::metadata::DATABASE
+            .iter()
+            .filter(|m| rust_iso3166::from_alpha2(m.id()).is_some())
+            .map(|m| {
+                let name = country_name(m.id());
+                let name = name.strip_prefix("the ").unwrap_or(&name);
+                (m.id().to_owned(), format!("{name} (+{})", m.country_code()))
+            })
+            .collect();
+        list.sort_by(|a, b| a.1.cmp(&b.1));
+        list.dedup_by(|a, b| a.0 == b.0);
+        list
+    });
+    &LIST
+}
+
+/// `code` if it is a country of [`countries`], else `fallback`.
+pub fn known_country<'a>(code: &'a str, fallback: &'a str) -> &'a str {
+    let code = code.trim();
+    if countries().iter().any(|(c, _)| c == code) {
+        code
+    } else {
+        fallback
+    }
+}
+
 impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -271,6 +301,21 @@ impl fmt::Display for PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_country_list_names_each_country_once_with_its_calling_code() {
+        let list = countries();
+        assert!(list.len() > 200, "{}", list.len());
+        assert!(list.contains(&("GB".to_owned(), "United Kingdom (+44)".to_owned())));
+        assert!(list.contains(&("US".to_owned(), "United States (+1)".to_owned())));
+        let mut codes: Vec<&str> = list.iter().map(|(c, _)| c.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), list.len());
+        let uk = PhoneNumber::parse_input("020 7946 0958", known_country("GB", "US")).unwrap();
+        assert_eq!(uk.international(), "+44 20 7946 0958");
+        assert_eq!(known_country("XX", "US"), "US");
+    }
 
     #[test]
     fn international_numbers_are_read_strictly_and_paths_leniently() {

@@ -56,6 +56,8 @@ pub struct EventView {
     /// or the command line: those read as what they are, not as names.
     pub actor_is_person: bool,
     pub sentence: describe::Sentence,
+    /// The sentence's text in pieces, `true` for the phone number (kept on one line).
+    pub pieces: Vec<(bool, String)>,
     /// `succeeded`, `failed`, `requested` or `unknown`.
     pub outcome: &'static str,
     pub outcome_label: &'static str,
@@ -206,6 +208,7 @@ impl EventView {
             text("username").filter(|_| e.action.starts_with("sign_in") && e.actor_id.is_none()),
         );
         add("Verification reference", e.verification_id.clone());
+        let sentence = describe::sentence(e, parsed.as_ref(), context, names);
         let mut recorded: Vec<RecordedView> = request.map(RecordedView::of).into_iter().collect();
         recorded.push(RecordedView::of(e));
         Self {
@@ -222,7 +225,8 @@ impl EventView {
                 },
             },
             actor_is_person: e.actor_id.is_some(),
-            sentence: describe::sentence(e, parsed.as_ref(), context, names),
+            pieces: pieces(&sentence.text, display.as_deref()),
+            sentence,
             outcome: shown.as_str(),
             outcome_label: shown.label(),
             number_link: number.map(|n| n.digits().to_owned()),
@@ -230,6 +234,23 @@ impl EventView {
             recorded,
         }
     }
+}
+
+/// `text` split around each `number` in it, the number's pieces marked `true`.
+fn pieces(text: &str, number: Option<&str>) -> Vec<(bool, String)> {
+    let Some(number) = number.filter(|n| !n.is_empty()) else {
+        return vec![(false, text.to_owned())];
+    };
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(number) {
+        out.push((false, rest[..at].to_owned()));
+        out.push((true, number.to_owned()));
+        rest = &rest[at + number.len()..];
+    }
+    out.push((false, rest.to_owned()));
+    out.retain(|(is_number, piece)| *is_number || !piece.is_empty());
+    out
 }
 
 /// Lines for a list of events (answered requests already left out:

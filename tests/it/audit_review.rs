@@ -650,7 +650,7 @@ fn lines(page: &str) -> Vec<String> {
     page.split(r#"<span class="event__text">"#)
         .skip(1)
         .map(|rest| {
-            let text = &rest[..rest.find("</span>").unwrap_or(rest.len())];
+            let text = &rest[..rest.find(r#"<span class="badge"#).unwrap_or(rest.len())];
             let mut plain = String::new();
             let mut in_tag = false;
             for c in text.chars() {
@@ -781,7 +781,7 @@ async fn every_action_at_plivo_is_one_line_with_its_outcome() {
     // and outcome, with their hashes.
     let verified = page
         .split(r#"<li class="event"#)
-        .find(|li| li.contains("verified +1 202-555-0143"))
+        .find(|li| li.contains(r#"verified <span class="number">+1 202-555-0143</span>"#))
         .unwrap();
     assert!(
         verified.contains("The 2 events recorded for this line, exactly as stored")

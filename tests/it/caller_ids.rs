@@ -311,7 +311,7 @@ async fn only_admins_delete_and_only_after_confirming() {
     let (status, confirm) = admin.page("/caller-ids/12025551234/delete").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        confirm.contains("Delete +1 202-555-1234 (Front Desk)?"),
+        confirm.contains(r#"Delete <span class="number">+1 202-555-1234</span> (Front Desk)?"#),
         "{confirm}"
     );
     let r = admin.post("/caller-ids/12025551234/delete", &[]).await;

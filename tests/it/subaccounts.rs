@@ -95,7 +95,9 @@ async fn subaccounts_show_by_name_and_are_chosen_from_a_list() {
     let mut ivy = app.signed_in("ivy", Role::Auditor).await;
     let (_, audit) = ivy.page("/audit?number=202-555-0177").await;
     assert!(
-        audit.contains("changed +1 202-555-0177: subaccount Support (EU) → Sales team"),
+        audit.contains(
+            r#"changed <span class="number">+1 202-555-0177</span>: subaccount Support (EU) → Sales team"#
+        ),
         "{audit}"
     );
 }

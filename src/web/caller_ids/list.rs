@@ -172,6 +172,22 @@ pub struct ListPage {
     subaccounts: Vec<(String, String)>,
 }
 
+impl ListPage {
+    /// How many of the filters behind "Filters" are set (they are shown open then).
+    fn more_filters(&self) -> usize {
+        let p = &self.results.params;
+        [
+            !p.country.is_empty(),
+            !p.subaccount.is_empty(),
+            p.sort == "number" || p.sort == "verified",
+            !p.removed.is_empty(),
+        ]
+        .into_iter()
+        .filter(|set| *set)
+        .count()
+    }
+}
+
 async fn results(
     state: &AppState,
     db: &mut SqliteConnection,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::{
     db::{caller_ids, subaccounts},
-    domain::{Alias, Permission, PhoneNumber},
+    domain::{Alias, Permission, PhoneNumber, countries, known_country},
     plivo::{Channel, parse_subaccount},
     verify::{Request, VerifyError},
     web::error::AppError,
@@ -36,14 +36,20 @@ pub struct Preview {
     pub existing: Option<(String, String)>,
 }
 
+/// The country a number typed without `+` is read in: the one chosen, if it is one.
+fn country_of<'a>(state: &'a AppState, chosen: &'a str) -> &'a str {
+    known_country(chosen, &state.settings.default_country)
+}
+
 async fn preview_of(
     state: &AppState,
     raw: &str,
+    country: &str,
 ) -> Result<(Preview, Option<PhoneNumber>), AppError> {
     if raw.trim().is_empty() {
         return Ok((Preview::default(), None));
     }
-    match PhoneNumber::parse_input(raw, &state.settings.default_country) {
+    match PhoneNumber::parse_input(raw, country_of(state, country)) {
         Ok(number) => {
             let existing = caller_ids::by_number(&state.db.reader, number.as_str())
                 .await?
@@ -80,6 +86,9 @@ pub struct PreviewPartial {
 pub struct StartPage {
     chrome: Chrome,
     number: String,
+    /// The country chosen for a number typed without `+`, and the choices.
+    country: String,
+    countries: &'static [(String, String)],
     alias: String,
     channel: String,
     subaccount_value: String,
@@ -100,6 +109,8 @@ pub struct StartForm {
     #[serde(default)]
     number: String,
     #[serde(default)]
+    country: String,
+    #[serde(default)]
     alias: String,
     #[serde(default)]
     channel: String,
@@ -114,11 +125,13 @@ pub async fn form(
     Query(prefill): Query<StartForm>,
 ) -> Result<StartPage, AppError> {
     me.require(Permission::Verify)?;
-    let (preview, _) = preview_of(&state, &prefill.number).await?;
+    let (preview, _) = preview_of(&state, &prefill.number, &prefill.country).await?;
     let choices = subaccounts::choices(&state.db.reader, "", true).await?;
     Ok(StartPage {
         chrome: Chrome::for_user(&state, &me, Nav::Verify).await?,
         number: prefill.number.chars().take(40).collect(),
+        country: country_of(&state, &prefill.country).to_owned(),
+        countries: countries(),
         alias: prefill.alias.chars().take(64).collect(),
         channel: if prefill.channel == "call" {
             "call".into()
@@ -140,6 +153,8 @@ pub async fn form(
 pub struct PreviewQuery {
     #[serde(default)]
     number: String,
+    #[serde(default)]
+    country: String,
 }
 
 /// `GET /verify/preview?number=…`: the number as it will be verified, or what is wrong with it.
@@ -149,7 +164,7 @@ pub async fn preview(
     Query(q): Query<PreviewQuery>,
 ) -> Result<Response, AppError> {
     me.require(Permission::Verify)?;
-    let (preview, _) = preview_of(&state, &q.number).await?;
+    let (preview, _) = preview_of(&state, &q.number, &q.country).await?;
     Ok(htmx::varies(PreviewPartial { preview }.into_response()))
 }
 
@@ -161,7 +176,7 @@ pub async fn start(
     Form(form): Form<StartForm>,
 ) -> Result<Response, AppError> {
     me.require(Permission::Verify)?;
-    let (preview, number) = preview_of(&state, &form.number).await?;
+    let (preview, number) = preview_of(&state, &form.number, &form.country).await?;
     let preview = if form.number.trim().is_empty() {
         Preview {
             error: Some("Enter the phone number to verify.".into()),
@@ -191,6 +206,8 @@ pub async fn start(
         Ok::<_, AppError>(StartPage {
             chrome: Chrome::for_user(&state, &me, Nav::Verify).await?,
             number: form.number.chars().take(40).collect(),
+            country: country_of(&state, &form.country).to_owned(),
+            countries: countries(),
             alias: form.alias.chars().take(200).collect(),
             channel: channel.as_str().to_owned(),
             subaccount_value: form.subaccount.chars().take(40).collect(),

@@ -611,3 +611,29 @@ fn xpath_literal(s: &str) -> String {
         format!("\"{s}\"")
     }
 }
+
+impl Page {
+    /// At a phone's size (375 × 667), how far down the page the first element matching `css`
+    /// starts, in CSS pixels, and whether every phone number on the page (`.number`) sits on
+    /// one line.
+    pub async fn at_phone_size(&self, css: &str) -> (f64, bool) {
+        self.viewport(375, 667, true).await;
+        let found = self
+            .client
+            .execute(
+                "const el = document.querySelector(arguments[0]); \
+                 const whole = [...document.querySelectorAll('.number')] \
+                   .every(n => n.getClientRects().length === 1); \
+                 return [el ? el.getBoundingClientRect().top + window.scrollY : -1, whole];",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        self.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+            .await;
+        (
+            found[0].as_f64().unwrap_or(-1.0),
+            found[1].as_bool().unwrap_or(false),
+        )
+    }
+}

@@ -257,6 +257,22 @@ async fn trouble(page: &mut Page, setup: &Setup) {
     page.fill("#code", &code).await;
     page.click("Check the code").await;
     page.wait_for_text("is now a verified caller ID").await;
+
+    // A number typed as it is dialled in the country chosen beside it.
+    page.goto(&format!("{}/verify", setup.base)).await;
+    page.find("#country option[value=GB]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    page.fill("#number", "020 7946 0958").await;
+    if js {
+        page.wait_for_text("Will verify +44 20 7946 0958").await;
+        page.check("22-verify-country").await;
+    }
+    page.click("Send the code").await;
+    page.wait_for_text("Verify +44 20 7946 0958").await;
+    page.wait_for_text("code sent by text message").await;
 }
 
 #[tokio::test]
