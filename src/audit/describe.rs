@@ -121,7 +121,7 @@ pub fn plivo_failure(status: Option<i64>, error: Option<&str>) -> String {
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
     pub request: Option<&'a StoredEvent>,
-    pub verification: &'a [StoredEvent],
+    pub verification: &'a [super::query::VerificationStep],
     /// The number, as people read it ("+1 202-555-0143").
     pub number: Option<&'a str>,
     pub shown: ShownOutcome,
@@ -152,13 +152,6 @@ impl Sentence {
     }
 }
 
-fn parsed(event: &StoredEvent) -> Option<Value> {
-    event
-        .details
-        .as_deref()
-        .and_then(|d| serde_json::from_str(d).ok())
-}
-
 /// The sentence for one line. `details` is the event's details, parsed.
 pub fn sentence(
     event: &StoredEvent,
@@ -169,20 +162,15 @@ pub fn sentence(
     let Some(action) = Action::parse(&event.action) else {
         return Sentence::plain(event.action.replace('_', " "));
     };
-    let earlier: Vec<(&StoredEvent, Option<Value>)> = context
+    let earlier: Vec<&super::query::VerificationStep> = context
         .verification
         .iter()
-        .filter(|e| e.id < event.id)
-        .map(|e| (e, parsed(e)))
+        .filter(|step| step.id < event.id)
         .collect();
     // The caller ID's name: on this event, or on the verification's first request.
     let alias = detail(details, "alias")
         .map(str::to_owned)
-        .or_else(|| {
-            earlier
-                .iter()
-                .find_map(|(_, d)| detail(d.as_ref(), "alias").map(str::to_owned))
-        })
+        .or_else(|| earlier.iter().find_map(|step| step.alias.clone()))
         .filter(|a| !a.is_empty());
     let number = match (context.number, &alias) {
         (Some(n), Some(a)) => format!("{n} “{a}”"),
@@ -190,18 +178,17 @@ pub fn sentence(
         (None, Some(a)) => format!("the caller ID “{a}”"),
         (None, None) => "a number".to_owned(),
     };
-    let channel_word = |d: Option<&Value>| match detail(d, "channel") {
+    let channel_word = |channel: Option<&str>| match channel {
         Some("call") => Some("phone call"),
         Some(_) => Some("text message"),
         None => None,
     };
-    let channel = channel_word(details)
+    let channel = channel_word(detail(details, "channel"))
         .or_else(|| {
             earlier
                 .iter()
                 .rev()
-                .filter(|(e, _)| e.action == Action::VerificationStarted.as_str())
-                .find_map(|(_, d)| channel_word(d.as_ref()))
+                .find_map(|step| channel_word(step.channel.as_deref()))
         })
         .unwrap_or("text message");
     let why = || plivo_failure(event.plivo_status, detail(details, "error"));
@@ -343,7 +330,7 @@ pub fn sentence(
             ShownOutcome::Succeeded => {
                 let wrong = earlier
                     .iter()
-                    .filter(|(e, _)| e.action == Action::VerificationCodeRejected.as_str())
+                    .filter(|step| step.action == Action::VerificationCodeRejected.as_str())
                     .count() as u64;
                 let mut text = format!("verified {number} by {channel}");
                 if wrong > 0 {

@@ -64,8 +64,9 @@ pub struct EventView {
     pub number_link: Option<String>,
     /// The facts in words.
     pub details: Vec<(&'static str, String)>,
-    /// The stored events this line stands for, oldest first, field by field.
-    pub recorded: Vec<RecordedView>,
+    /// How many stored events this line stands for (2: a request and its answer); they are
+    /// shown by [`stored`], when "Details" is opened.
+    pub stored: usize,
 }
 
 /// One stored event exactly as it is in the log.
@@ -119,7 +120,7 @@ impl RecordedView {
 /// What the lines of a page need besides their own events.
 struct Known {
     requests: HashMap<i64, StoredEvent>,
-    verifications: HashMap<String, Vec<StoredEvent>>,
+    verifications: HashMap<String, Vec<query::VerificationStep>>,
     names: SubaccountNames,
 }
 
@@ -209,8 +210,6 @@ impl EventView {
         );
         add("Verification reference", e.verification_id.clone());
         let sentence = describe::sentence(e, parsed.as_ref(), context, names);
-        let mut recorded: Vec<RecordedView> = request.map(RecordedView::of).into_iter().collect();
-        recorded.push(RecordedView::of(e));
         Self {
             id: e.id,
             when: When::from_stored(now, &e.occurred_at)
@@ -231,7 +230,7 @@ impl EventView {
             outcome_label: shown.label(),
             number_link: number.map(|n| n.digits().to_owned()),
             details,
-            recorded,
+            stored: 1 + usize::from(request.is_some()),
         }
     }
 }
@@ -271,24 +270,33 @@ pub async fn views(
         .into_iter()
         .map(|e| (e.id, e))
         .collect();
+    // The lines that need their verification's other steps: all but a first send, which
+    // carries the name and the channel itself.
     let mut verification_ids: Vec<String> = events
         .iter()
         .filter(|e| {
-            e.action == Action::VerificationCompleted.as_str()
-                || e.action == Action::VerificationCodeRejected.as_str()
-                || e.action == Action::VerificationStarted.as_str()
-                || e.action == Action::VerificationExpired.as_str()
-                || e.action == Action::VerificationCancelled.as_str()
+            Action::parse(&e.action).is_some_and(|a| match a {
+                Action::VerificationStarted => e
+                    .details
+                    .as_deref()
+                    .is_some_and(|d| d.contains("\"resend\":true")),
+                Action::VerificationCompleted
+                | Action::VerificationCodeRejected
+                | Action::VerificationExpired
+                | Action::VerificationCancelled => true,
+                _ => false,
+            })
         })
         .filter_map(|e| e.verification_id.clone())
         .collect();
     verification_ids.sort_unstable();
     verification_ids.dedup();
-    let mut verifications: HashMap<String, Vec<StoredEvent>> = HashMap::new();
-    for e in query::of_verifications(&mut *db, &verification_ids).await? {
-        if let Some(v) = e.verification_id.clone() {
-            verifications.entry(v).or_default().push(e);
-        }
+    let mut verifications: HashMap<String, Vec<query::VerificationStep>> = HashMap::new();
+    for step in query::verification_steps(&mut *db, &verification_ids).await? {
+        verifications
+            .entry(step.verification_id.clone())
+            .or_default()
+            .push(step);
     }
     // On the same connection: a second one from the pool while holding this one can wait
     // forever when every request in flight does the same.
@@ -604,10 +612,13 @@ async fn event_list(
             thousands(n)
         ),
         Some(0) => "No events match these filters.".to_owned(),
-        Some(1) => "1 event matches these filters.".to_owned(),
-        Some(n) => format!("{} events match these filters.", thousands(n)),
+        Some(1) => "1 recorded event matches these filters.".to_owned(),
+        Some(n) => format!(
+            "{} recorded events match these filters (a request to Plivo and its answer share a line).",
+            thousands(n)
+        ),
         None => format!(
-            "More than {} events match these filters; narrow them to count.",
+            "More than {} recorded events match these filters; narrow them to count.",
             thousands(query::COUNT_CAP)
         ),
     });
@@ -666,6 +677,55 @@ pub async fn show(
         })
         .into_response())
     }
+}
+
+/// The stored events behind one line, field by field with their hashes.
+#[derive(Template, WebTemplate)]
+#[template(path = "audit/stored_partial.html")]
+pub struct StoredList {
+    events: Vec<RecordedView>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit/stored.html")]
+pub struct StoredPage {
+    chrome: Chrome,
+    id: i64,
+    list: StoredList,
+}
+
+/// `GET /audit/events/{id}`: the stored events behind the line of event `id` (the event, and
+/// the request it answers if it is an outcome), exactly as stored. htmx asks for it when a
+/// line's "Details" opens; without JavaScript it is a page of its own.
+pub async fn stored(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    htmx: Htmx,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Response, AppError> {
+    me.require(Permission::ReadAudit)?;
+    let mut db = state.db.reader.acquire().await?;
+    let Some(event) = query::by_ids(&mut db, &[id]).await?.pop() else {
+        return Err(AppError::NotFound);
+    };
+    let mut events = match request_of(parsed_details(&event).as_ref()) {
+        Some(request) => query::by_ids(&mut db, &[request]).await?,
+        None => Vec::new(),
+    };
+    drop(db);
+    events.push(event);
+    let list = StoredList {
+        events: events.iter().map(RecordedView::of).collect(),
+    };
+    if htmx.request && !htmx.history_restore {
+        return Ok(PageOr::<StoredPage, _>::Fragment(list).into_response());
+    }
+    Ok(PageOr::<_, StoredList>::Page(StoredPage {
+        chrome: Chrome::for_user(&state, &me, Nav::Audit).await?,
+        id,
+        list,
+    })
+    .into_response())
 }
 
 /// `POST /audit/verify`: checks the whole chain now.

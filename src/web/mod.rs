@@ -84,6 +84,7 @@ pub fn router<S: SessionStore + Clone>(
         .route("/audit", get(audit::show))
         .route("/audit/verify", post(audit::verify))
         .route("/audit/export", get(audit::export))
+        .route("/audit/events/{id}", get(audit::stored))
         .route("/sync", post(sync::start))
         .route("/sync/status", get(sync::status))
         .route("/login", get(auth::login_form).post(auth::login))

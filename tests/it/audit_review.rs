@@ -73,7 +73,7 @@ async fn filters_work_alone_and_combined_and_numbers_in_any_format() {
     let (_, olive) = ivy.page("/audit?person=7").await;
     assert_eq!(count(&olive), 4);
     assert!(
-        olive.contains(r#"4 events match these filters. <a href="/audit">Clear filters</a>"#),
+        olive.contains(r#"4 recorded events match these filters (a request to Plivo and its answer share a line). <a href="/audit">Clear filters</a>"#),
         "{olive}"
     );
     let (_, sent) = ivy.page("/audit?action=verification_started").await;
@@ -138,10 +138,10 @@ async fn pages_stay_stable_while_new_events_arrive() {
     .await
     .unwrap();
     let ids = |body: &str| -> Vec<i64> {
-        body.match_indices("<dt>Event</dt><dd>")
+        body.match_indices(r#"<div class="stored" id="stored-"#)
             .map(|(at, m)| {
                 body[at + m.len()..]
-                    .split('<')
+                    .split('"')
                     .next()
                     .unwrap()
                     .parse()
@@ -777,18 +777,36 @@ async fn every_action_at_plivo_is_one_line_with_its_outcome() {
         "{lines:#?}"
     );
     assert_eq!(page.matches("Outcome unknown</span>").count(), 1, "{page}");
-    // The events behind a line stay one click away, whole: the verified line holds its request
-    // and outcome, with their hashes.
+    // The events behind a line stay one click away, whole: the verified line's Details load its
+    // request and outcome exactly as stored, with their hashes.
     let verified = page
         .split(r#"<li class="event"#)
         .find(|li| li.contains(r#"verified <span class="number">+1 202-555-0143</span>"#))
         .unwrap();
     assert!(
-        verified.contains("The 2 events recorded for this line, exactly as stored")
-            && verified.matches(r#"<code class="hash">"#).count() == 4
-            && verified.contains("<code>verification_completed</code>"),
+        verified.contains("The 2 events stored for this line, with their hashes"),
         "{verified}"
     );
+    let marker = r#"hx-get="/audit/events/"#;
+    let at = verified.find(marker).unwrap() + marker.len();
+    let id: String = verified[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let (status, stored) = ivy.page(&format!("/audit/events/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        stored.contains("The 2 events stored for this line, exactly as stored")
+            && stored.matches(r#"<code class="hash">"#).count() == 4
+            && stored.contains("<code>verification_completed</code>")
+            && stored.contains("<code>requested</code>")
+            && stored.contains("Audit log"),
+        "{stored}"
+    );
+    // Only people who may read the log see them.
+    let mut olive = app.signed_in("olive", Role::Operator).await;
+    let (status, _) = olive.page(&format!("/audit/events/{id}")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     // Details speak plainly: no raw browser string outside the stored events.
     assert!(
         !page.contains("Answers request") && !page.contains("<dt>Browser</dt><dd>Mozilla"),

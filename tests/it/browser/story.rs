@@ -291,6 +291,16 @@ async fn story(page: &mut Page, server: &Server, snap: bool) {
         "{csv}"
     );
     assert!(!csv.contains(&code), "the code is in the export");
+    // The stored events behind a line: opening its Details shows them (without JavaScript, one
+    // more click on the link there).
+    page.click("Details").await;
+    if !js {
+        page.click("stored for this line").await;
+    }
+    page.wait_for_text("exactly as stored").await;
+    if snap {
+        page.check("15-audit-stored-events").await;
+    }
 
     if snap {
         page.goto(&server.url("/no-such-page")).await;
