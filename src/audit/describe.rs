@@ -116,11 +116,10 @@ pub fn plivo_failure(status: Option<i64>, error: Option<&str>) -> String {
     }
 }
 
-/// What the page knows besides the event: the request it answers, and the other events of its
-/// verification (for the channel, the caller ID's name and the wrong codes before it).
+/// What the page knows besides the event: the other steps of its verification (for the
+/// channel, the caller ID's name and the wrong codes before it).
 #[derive(Debug, Clone, Copy)]
 pub struct Context<'a> {
-    pub request: Option<&'a StoredEvent>,
     pub verification: &'a [super::query::VerificationStep],
     /// The number, as people read it ("+1 202-555-0143").
     pub number: Option<&'a str>,

@@ -168,25 +168,24 @@ pub fn page_sql(
     filter: &Filter,
     range: Option<(i64, i64)>,
     before: Option<i64>,
+    limit: usize,
 ) -> QueryBuilder<'_, Sqlite> {
     let mut q = QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM audit_events"));
     push_conditions(&mut q, filter, range);
     if let Some(before) = before {
         q.push(" AND id < ").push_bind(before);
     }
-    q.push(" ORDER BY id DESC LIMIT ").push_bind(PAGE_READ);
+    q.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::try_from(limit).unwrap_or(PAGE_SIZE));
     q
 }
 
-/// Events read at a time for a page: a request Plivo answered has no line of its own (it is
-/// part of its outcome's), so a page reads a few more events than its lines and leaves those
-/// requests out in Rust, reading again if it falls short. In SQL, the correlated check made
-/// SQLite sort every match instead of reading the index in order.
-pub const PAGE_READ: i64 = PAGE_SIZE + PAGE_SIZE / 5;
-
 /// One page of lines: up to [`PAGE_SIZE`] events matching `filter`, newest first, older than
 /// `before` if given, without the requests Plivo answered; and the id to read on from, if there
-/// are older ones. Read in batches of [`PAGE_READ`] until the page is full.
+/// are older ones. A request Plivo answered has no line of its own (it is part of its outcome's),
+/// so such requests are left out in Rust and more is read until the page is full: checked in
+/// SQL, the correlated lookup made SQLite sort every match instead of reading the index in
+/// order.
 pub async fn page(
     conn: &mut SqliteConnection,
     filter: &Filter,
@@ -194,18 +193,20 @@ pub async fn page(
 ) -> sqlx::Result<(Vec<StoredEvent>, Option<i64>)> {
     let range = id_range(conn, filter).await?;
     let page_size = usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX);
-    let batch = usize::try_from(PAGE_READ).unwrap_or(usize::MAX);
-    let mut lines: Vec<StoredEvent> = Vec::with_capacity(page_size + batch);
+    let mut lines: Vec<StoredEvent> = Vec::with_capacity(page_size);
     let mut from = before;
     let mut more = true;
+    // A page's worth first, then twice what is missing (at least ten) until it is full.
+    let mut batch = page_size;
     while more && lines.len() < page_size {
-        let read: Vec<StoredEvent> = page_sql(filter, range, from)
+        let read: Vec<StoredEvent> = page_sql(filter, range, from, batch)
             .build_query_as()
             .fetch_all(&mut *conn)
             .await?;
         more = read.len() == batch;
         from = read.last().map(|e| e.id);
         lines.extend(without_answered_requests(conn, read).await?);
+        batch = (page_size.saturating_sub(lines.len()) * 2).max(10);
     }
     let more = more || lines.len() > page_size;
     lines.truncate(page_size);

@@ -119,7 +119,6 @@ impl RecordedView {
 
 /// What the lines of a page need besides their own events.
 struct Known {
-    requests: HashMap<i64, StoredEvent>,
     verifications: HashMap<String, Vec<query::VerificationStep>>,
     names: SubaccountNames,
 }
@@ -141,7 +140,7 @@ impl EventView {
             .as_deref()
             .and_then(|n| PhoneNumber::from_e164(n).ok());
         let parsed = parsed_details(e);
-        let request = request_of(parsed.as_ref()).and_then(|r| known.requests.get(&r));
+        let answers_a_request = request_of(parsed.as_ref()).is_some();
         let text = |key: &str| {
             parsed
                 .as_ref()
@@ -153,7 +152,6 @@ impl EventView {
         let shown = ShownOutcome::of(e, false, now);
         let display = number.as_ref().map(PhoneNumber::international);
         let context = describe::Context {
-            request,
             verification: e
                 .verification_id
                 .as_ref()
@@ -169,17 +167,9 @@ impl EventView {
                 details.push((label, v));
             }
         };
-        // The person's address and browser are the request's (the outcome shares them).
-        let first = request.unwrap_or(e);
-        if let Some(request) = request {
-            add("Asked at", Some(shown_time(&request.occurred_at)));
-            add("Plivo answered at", Some(shown_time(&e.occurred_at)));
-        }
-        add("From the address", first.client_ip.clone());
-        add(
-            "Browser",
-            first.user_agent.as_deref().map(describe::browser),
-        );
+        // An outcome carries its request's address and browser (they are one person's step).
+        add("From the address", e.client_ip.clone());
+        add("Browser", e.user_agent.as_deref().map(describe::browser));
         if shown == ShownOutcome::Failed {
             add(
                 "Plivo said",
@@ -230,7 +220,7 @@ impl EventView {
             outcome_label: shown.label(),
             number_link: number.map(|n| n.digits().to_owned()),
             details,
-            stored: 1 + usize::from(request.is_some()),
+            stored: 1 + usize::from(answers_a_request),
         }
     }
 }
@@ -253,23 +243,13 @@ fn pieces(text: &str, number: Option<&str>) -> Vec<(bool, String)> {
 }
 
 /// Lines for a list of events (answered requests already left out:
-/// [`query::without_answered_requests`]): each outcome
-/// joined with the request it answers, "outcome unknown" worked out, verifications worded from
-/// their earlier events.
+/// [`query::without_answered_requests`]): "outcome unknown" worked out, verifications worded
+/// from their other steps.
 pub async fn views(
     state: &AppState,
     db: &mut SqliteConnection,
     events: &[StoredEvent],
 ) -> Result<Vec<EventView>, AppError> {
-    let asked: Vec<i64> = events
-        .iter()
-        .filter_map(|e| request_of(parsed_details(e).as_ref()))
-        .collect();
-    let requests = query::by_ids(&mut *db, &asked)
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e))
-        .collect();
     // The lines that need their verification's other steps: all but a first send, which
     // carries the name and the channel itself.
     let mut verification_ids: Vec<String> = events
@@ -302,7 +282,6 @@ pub async fn views(
     // forever when every request in flight does the same.
     let names = SubaccountNames::load(&mut *db).await?;
     let known = Known {
-        requests,
         verifications,
         names,
     };

@@ -249,7 +249,7 @@ async fn every_filter_is_answered_from_an_index() {
         let range = query::id_range(&mut conn, filter).await.unwrap();
         drop(conn);
         for before in [None, Some(1500)] {
-            let sql = query::page_sql(filter, range, before).into_sql();
+            let sql = query::page_sql(filter, range, before, 50).into_sql();
             let plan: Vec<(i64, i64, i64, String)> =
                 sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
                     .fetch_all(&app.state.db.reader)
