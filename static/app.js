@@ -34,7 +34,10 @@
     var wait = parseInt(button.dataset.wait, 10);
     if (!(wait > 0)) return;
     var label = button.textContent;
-    var hint = button.getAttribute("aria-describedby");
+    // The button itself now says how long to wait: the sentence for pages without this
+    // script would say it twice.
+    var hint = document.getElementById(button.getAttribute("aria-describedby") || "");
+    if (hint) hint.hidden = true;
     var deadline = Date.now() + wait * 1000;
     button.disabled = true;
     function tick() {
@@ -45,10 +48,6 @@
       } else {
         button.textContent = label;
         button.disabled = false;
-        if (hint) {
-          var h = document.getElementById(hint);
-          if (h) h.hidden = true;
-        }
       }
     }
     tick();
