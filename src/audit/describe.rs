@@ -95,6 +95,34 @@ pub fn changes_text(changes: &Value, names: &SubaccountNames) -> String {
         .join(", ")
 }
 
+/// "The name is now “Reception” (it was “Front desk”)." for each change, as the notice after
+/// an edit says it.
+pub fn changes_sentences(changes: &Value, names: &SubaccountNames) -> String {
+    let Some(map) = changes.as_object() else {
+        return String::new();
+    };
+    map.iter()
+        .map(|(field, pair)| {
+            let show = |v: Option<&Value>| match v.and_then(Value::as_str) {
+                Some("") | None if field == "subaccount" => names.label(""),
+                Some("") | None => "empty".to_owned(),
+                Some(s) if field == "subaccount" => names.label(s),
+                Some(s) => format!("“{s}”"),
+            };
+            let what = match field.as_str() {
+                "alias" => "name",
+                other => other,
+            };
+            format!(
+                "The {what} is now {} (it was {}).",
+                show(pair.get(1)),
+                show(pair.get(0))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Why an action at Plivo failed, in plain words, from the outcome's stored status and error.
 pub fn plivo_failure(status: Option<i64>, error: Option<&str>) -> String {
     let error = error.unwrap_or("").trim();

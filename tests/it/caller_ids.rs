@@ -193,7 +193,7 @@ async fn an_edit_goes_to_plivo_then_the_cache_with_a_requested_and_a_succeeded_e
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, page) = op.page("/caller-ids/12025551234").await;
     assert!(
-        page.contains("Saved. name “Front Desk” → “Reception”"),
+        page.contains("Saved. The name is now “Reception” (it was “Front Desk”)."),
         "{page}"
     );
     let at_plivo = app

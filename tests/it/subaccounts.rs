@@ -89,7 +89,7 @@ async fn subaccounts_show_by_name_and_are_chosen_from_a_list() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, page) = olive.page("/caller-ids/12025550177").await;
     assert!(
-        page.contains("Saved. subaccount Support (EU) → Sales team"),
+        page.contains("Saved. The subaccount is now Sales team (it was Support (EU))."),
         "{page}"
     );
     let mut ivy = app.signed_in("ivy", Role::Auditor).await;

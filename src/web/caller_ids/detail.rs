@@ -188,7 +188,7 @@ pub async fn update(
                 "Plivo accepted the change but kept the details as they were; they are shown as Plivo has them.".to_owned()
             } else {
                 let names = SubaccountNames::load(&state.db.reader).await?;
-                format!("Saved. {}", describe::changes_text(&changes, &names))
+                format!("Saved. {}", describe::changes_sentences(&changes, &names))
             };
             notify(&me.session, said).await?;
             Ok(Redirect::to(&format!("/caller-ids/{}", number.digits())).into_response())

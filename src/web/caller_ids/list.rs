@@ -167,7 +167,8 @@ pub struct ListPage {
     pending: Vec<PendingView>,
     sync: SyncStatus,
     results: Results,
-    countries: Vec<String>,
+    /// `(code, name)`, the filter's choices.
+    countries: Vec<(String, String)>,
     /// `(id, name or id)`
     subaccounts: Vec<(String, String)>,
 }
@@ -268,7 +269,14 @@ pub async fn show(
             sync,
             chrome,
             results,
-            countries,
+            countries: countries
+                .into_iter()
+                .map(|code| {
+                    let name = crate::domain::country_name(&code);
+                    let name = name.strip_prefix("the ").unwrap_or(&name).to_owned();
+                    (code, name)
+                })
+                .collect(),
             subaccounts,
         })
         .into_response())

@@ -15,6 +15,7 @@ use fantoccini::{
     Client, ClientBuilder, Locator, elements::Element, wd::WebDriverCompatibleCommand,
 };
 use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
 use std::{
     net::TcpListener,
     path::{Path, PathBuf},
@@ -76,6 +77,8 @@ impl Driver {
             .port();
         let process = Command::new(binary)
             .arg(format!("--port={port}"))
+            // A group of its own, so that dropping the driver stops the browsers too.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -140,7 +143,12 @@ impl Driver {
 }
 
 impl Drop for Driver {
+    /// Stops chromedriver and every Chromium it started (its process group): a test that fails
+    /// before closing its window would otherwise leave Chromium running, using the machine.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.process.id())])
+            .status();
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
