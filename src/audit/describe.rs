@@ -32,12 +32,12 @@ pub enum ShownOutcome {
 }
 
 impl ShownOutcome {
-    /// `answered`: an outcome event names this one as its request.
-    pub fn of(event: &StoredEvent, answered: bool, now: time::OffsetDateTime) -> Self {
+    /// For an event shown on a line of its own: a `requested` event there has no outcome (an
+    /// answered one is part of its outcome's line).
+    pub fn of(event: &StoredEvent, now: time::OffsetDateTime) -> Self {
         match Outcome::parse(&event.outcome) {
             Some(Outcome::Succeeded) => ShownOutcome::Succeeded,
             Some(Outcome::Failed) => ShownOutcome::Failed,
-            _ if answered => ShownOutcome::Requested,
             _ => {
                 let overdue = crate::db::parse_timestamp(&event.occurred_at)
                     .is_some_and(|t| now - t > OUTCOME_GRACE);

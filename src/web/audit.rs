@@ -148,8 +148,7 @@ impl EventView {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         };
-        // The events come without the requests Plivo answered: a request here has no answer.
-        let shown = ShownOutcome::of(e, false, now);
+        let shown = ShownOutcome::of(e, now);
         let display = number.as_ref().map(PhoneNumber::international);
         let context = describe::Context {
             verification: e
@@ -256,10 +255,9 @@ pub async fn views(
         .iter()
         .filter(|e| {
             Action::parse(&e.action).is_some_and(|a| match a {
-                Action::VerificationStarted => e
-                    .details
-                    .as_deref()
-                    .is_some_and(|d| d.contains("\"resend\":true")),
+                Action::VerificationStarted => parsed_details(e)
+                    .and_then(|d| d.get("resend").and_then(Value::as_bool))
+                    .unwrap_or(false),
                 Action::VerificationCompleted
                 | Action::VerificationCodeRejected
                 | Action::VerificationExpired
