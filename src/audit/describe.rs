@@ -472,6 +472,291 @@ pub fn browser(user_agent: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::query::VerificationStep;
+
+    fn event(action: Action, outcome: &str, details: Value, status: Option<i64>) -> StoredEvent {
+        StoredEvent {
+            id: 10,
+            occurred_at: "2026-12-02T10:00:00.000000Z".into(),
+            actor_id: Some(1),
+            actor_name: "dana".into(),
+            client_ip: None,
+            user_agent: None,
+            request_id: None,
+            action: action.as_str().into(),
+            phone_number: Some("+12025550143".into()),
+            verification_id: Some("v1".into()),
+            outcome: outcome.into(),
+            plivo_api_id: None,
+            plivo_status: status,
+            details: Some(details.to_string()),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    fn step(
+        id: i64,
+        action: Action,
+        alias: Option<&str>,
+        channel: Option<&str>,
+    ) -> VerificationStep {
+        VerificationStep {
+            verification_id: "v1".into(),
+            id,
+            action: action.as_str().into(),
+            alias: alias.map(str::to_owned),
+            channel: channel.map(str::to_owned),
+        }
+    }
+
+    /// The line for `e` after `steps`, with the actor in front as the page puts it.
+    fn line(e: &StoredEvent, steps: &[VerificationStep], shown: ShownOutcome) -> String {
+        let details: Option<Value> = e
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok());
+        let s = sentence(
+            e,
+            details.as_ref(),
+            Context {
+                verification: steps,
+                number: Some("+1 202-555-0143"),
+                shown,
+            },
+            &SubaccountNames::default(),
+        );
+        format!("dana{} {}", if s.possessive { "'s" } else { "" }, s.text)
+    }
+
+    #[test]
+    fn every_action_at_plivo_reads_as_one_sentence_per_outcome() {
+        use ShownOutcome::{Failed, Requested, Succeeded, Unknown};
+        use serde_json::json;
+        let sent = [step(
+            3,
+            Action::VerificationStarted,
+            Some("Front desk"),
+            Some("sms"),
+        )];
+        let wrong_twice = [
+            step(
+                3,
+                Action::VerificationStarted,
+                Some("Front desk"),
+                Some("sms"),
+            ),
+            step(5, Action::VerificationCodeRejected, None, None),
+            step(6, Action::VerificationStarted, None, Some("call")),
+            step(8, Action::VerificationCodeRejected, None, None),
+        ];
+        let unreachable = json!({ "error": "could not connect to Plivo: connection refused" });
+        let cases: Vec<(StoredEvent, &[VerificationStep], ShownOutcome, &str)> = vec![
+            (
+                event(
+                    Action::VerificationStarted,
+                    "succeeded",
+                    json!({ "alias": "Front desk", "channel": "sms" }),
+                    None,
+                ),
+                &[],
+                Succeeded,
+                "dana sent a code by text message to +1 202-555-0143 “Front desk”",
+            ),
+            (
+                event(
+                    Action::VerificationStarted,
+                    "succeeded",
+                    json!({ "channel": "call", "resend": true }),
+                    None,
+                ),
+                &sent,
+                Succeeded,
+                "dana sent a new code by phone call to +1 202-555-0143 “Front desk”",
+            ),
+            (
+                event(
+                    Action::VerificationStarted,
+                    "failed",
+                    json!({ "alias": "", "channel": "sms", "error": "could not connect to Plivo: refused" }),
+                    None,
+                ),
+                &[],
+                Failed,
+                "dana's text message to +1 202-555-0143 failed: Plivo was unreachable",
+            ),
+            (
+                event(
+                    Action::VerificationStarted,
+                    "requested",
+                    json!({ "alias": "", "channel": "call" }),
+                    None,
+                ),
+                &[],
+                Requested,
+                "dana asked Plivo to send a code by phone call to +1 202-555-0143; waiting for Plivo's answer",
+            ),
+            (
+                event(
+                    Action::VerificationCompleted,
+                    "succeeded",
+                    json!({ "alias": "Front desk" }),
+                    None,
+                ),
+                &wrong_twice,
+                Succeeded,
+                "dana verified +1 202-555-0143 “Front desk” by phone call (2 wrong codes first)",
+            ),
+            (
+                event(
+                    Action::VerificationCompleted,
+                    "failed",
+                    json!({ "error": "Plivo did not answer within 10s" }),
+                    None,
+                ),
+                &sent,
+                Failed,
+                "dana's code for +1 202-555-0143 “Front desk” could not be checked: Plivo did not answer in time",
+            ),
+            (
+                event(Action::VerificationCompleted, "requested", json!({}), None),
+                &sent,
+                Unknown,
+                "dana entered a code for +1 202-555-0143 “Front desk”; no answer from Plivo was recorded",
+            ),
+            (
+                event(
+                    Action::VerificationCodeRejected,
+                    "failed",
+                    json!({ "wrong_attempts": 1 }),
+                    Some(400),
+                ),
+                &sent,
+                Failed,
+                "dana entered a wrong code for +1 202-555-0143 “Front desk” (4 tries left)",
+            ),
+            (
+                event(
+                    Action::VerificationCodeRejected,
+                    "failed",
+                    json!({ "wrong_attempts": 5 }),
+                    Some(400),
+                ),
+                &sent,
+                Failed,
+                "dana entered a wrong code for +1 202-555-0143 “Front desk” for the 5th time, so the verification was stopped",
+            ),
+            (
+                event(Action::VerificationExpired, "succeeded", json!({}), None),
+                &sent,
+                Succeeded,
+                "dana closed the verification of +1 202-555-0143 “Front desk”: no right code came within 15 minutes",
+            ),
+            (
+                event(Action::VerificationCancelled, "succeeded", json!({}), None),
+                &sent,
+                Succeeded,
+                "dana cancelled the verification of +1 202-555-0143 “Front desk”",
+            ),
+            (
+                event(
+                    Action::CallerIdUpdated,
+                    "succeeded",
+                    json!({ "changes": { "alias": ["Front desk", "Reception"] } }),
+                    None,
+                ),
+                &[],
+                Succeeded,
+                "dana changed +1 202-555-0143: name “Front desk” → “Reception”",
+            ),
+            (
+                event(
+                    Action::CallerIdUpdated,
+                    "failed",
+                    json!({ "changes": { "alias": ["Front desk", "Reception"] }, "error": "busy" }),
+                    Some(503),
+                ),
+                &[],
+                Failed,
+                "dana's change to +1 202-555-0143 (name “Front desk” → “Reception”) failed: Plivo had a fault of its own (HTTP 503)",
+            ),
+            (
+                event(
+                    Action::CallerIdDeleted,
+                    "succeeded",
+                    json!({ "alias": "Reception" }),
+                    None,
+                ),
+                &[],
+                Succeeded,
+                "dana deleted +1 202-555-0143 “Reception” at Plivo",
+            ),
+            (
+                event(
+                    Action::CallerIdDeleted,
+                    "failed",
+                    json!({ "alias": "Reception", "error": "not found" }),
+                    Some(404),
+                ),
+                &[],
+                Failed,
+                "dana's deletion of +1 202-555-0143 “Reception” failed: Plivo refused: not found",
+            ),
+            (
+                event(
+                    Action::CallerIdDeleted,
+                    "requested",
+                    json!({ "alias": "Reception" }),
+                    None,
+                ),
+                &[],
+                Unknown,
+                "dana asked Plivo to delete +1 202-555-0143 “Reception”; no answer from Plivo was recorded",
+            ),
+            (
+                event(
+                    Action::CallerIdAddedAtPlivo,
+                    "succeeded",
+                    json!({ "alias": "Sales" }),
+                    None,
+                ),
+                &[],
+                Succeeded,
+                "dana found +1 202-555-0143 “Sales” added at Plivo outside callerdesk",
+            ),
+            (
+                event(
+                    Action::SyncFinished,
+                    "succeeded",
+                    json!({ "counts": { "seen": 12, "added": 2, "changed": 0, "removed": 1, "restored": 0 } }),
+                    None,
+                ),
+                &[],
+                Succeeded,
+                "dana synced the caller ID list with Plivo: 12 caller IDs at Plivo, 2 added, 1 removed",
+            ),
+            (
+                event(
+                    Action::SyncFinished,
+                    "failed",
+                    json!({ "error": "Plivo refused the credentials" }),
+                    Some(401),
+                ),
+                &[],
+                Failed,
+                "dana could not finish a sync with Plivo: Plivo refused the credentials",
+            ),
+        ];
+        for (e, steps, shown, expected) in cases {
+            let said = line(&e, steps, shown);
+            assert!(
+                said.starts_with(expected),
+                "{said:?}\n  expected {expected:?}"
+            );
+        }
+        let unreachable_send = event(Action::VerificationStarted, "failed", unreachable, None);
+        assert!(line(&unreachable_send, &[], Failed).ends_with("failed: Plivo was unreachable"));
+    }
 
     #[test]
     fn plivo_failures_read_as_what_happened() {
