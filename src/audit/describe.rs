@@ -70,27 +70,35 @@ impl ShownOutcome {
     }
 }
 
-/// "name Front desk → Reception, subaccount Main account → Sales team": subaccounts by name
-/// where `names` knows them.
-pub fn changes_text(changes: &Value, names: &SubaccountNames) -> String {
+/// Each change as (what changed, old value, new value) in words: "name", “Front desk”,
+/// “Reception”; subaccounts by name where `names` knows them, an empty value as `empty`.
+fn changes_in_words(
+    changes: &Value,
+    names: &SubaccountNames,
+    empty: &str,
+) -> Vec<(String, String, String)> {
     let Some(map) = changes.as_object() else {
-        return String::new();
+        return Vec::new();
     };
     map.iter()
         .map(|(field, pair)| {
             let show = |v: Option<&Value>| match v.and_then(Value::as_str) {
                 Some("") | None if field == "subaccount" => names.label(""),
-                Some("") | None => "(none)".to_owned(),
+                Some("") | None => empty.to_owned(),
                 Some(s) if field == "subaccount" => names.label(s),
                 Some(s) => format!("“{s}”"),
             };
-            let name = if field == "alias" {
-                "name"
-            } else {
-                field.as_str()
-            };
-            format!("{name} {} → {}", show(pair.get(0)), show(pair.get(1)))
+            let what = if field == "alias" { "name" } else { field };
+            (what.to_owned(), show(pair.get(0)), show(pair.get(1)))
         })
+        .collect()
+}
+
+/// "name Front desk → Reception, subaccount Main account → Sales team".
+pub fn changes_text(changes: &Value, names: &SubaccountNames) -> String {
+    changes_in_words(changes, names, "(none)")
+        .into_iter()
+        .map(|(what, old, new)| format!("{what} {old} → {new}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -98,27 +106,9 @@ pub fn changes_text(changes: &Value, names: &SubaccountNames) -> String {
 /// "The name is now “Reception” (it was “Front desk”)." for each change, as the notice after
 /// an edit says it.
 pub fn changes_sentences(changes: &Value, names: &SubaccountNames) -> String {
-    let Some(map) = changes.as_object() else {
-        return String::new();
-    };
-    map.iter()
-        .map(|(field, pair)| {
-            let show = |v: Option<&Value>| match v.and_then(Value::as_str) {
-                Some("") | None if field == "subaccount" => names.label(""),
-                Some("") | None => "empty".to_owned(),
-                Some(s) if field == "subaccount" => names.label(s),
-                Some(s) => format!("“{s}”"),
-            };
-            let what = match field.as_str() {
-                "alias" => "name",
-                other => other,
-            };
-            format!(
-                "The {what} is now {} (it was {}).",
-                show(pair.get(1)),
-                show(pair.get(0))
-            )
-        })
+    changes_in_words(changes, names, "empty")
+        .into_iter()
+        .map(|(what, old, new)| format!("The {what} is now {new} (it was {old})."))
         .collect::<Vec<_>>()
         .join(" ")
 }

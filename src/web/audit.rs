@@ -55,8 +55,9 @@ pub struct EventView {
     /// Whether the actor is a person (an account), not callerdesk itself, someone not signed in
     /// or the command line: those read as what they are, not as names.
     pub actor_is_person: bool,
-    pub sentence: describe::Sentence,
-    /// The sentence's text in pieces, `true` for the phone number (kept on one line).
+    /// The actor is written as a possessive ("dana's text message … failed").
+    pub possessive: bool,
+    /// The sentence after the actor, in pieces, `true` for the phone number (kept on one line).
     pub pieces: Vec<(bool, String)>,
     /// `succeeded`, `failed`, `requested` or `unknown`.
     pub outcome: &'static str,
@@ -214,7 +215,7 @@ impl EventView {
             },
             actor_is_person: e.actor_id.is_some(),
             pieces: pieces(&sentence.text, display.as_deref()),
-            sentence,
+            possessive: sentence.possessive,
             outcome: shown.as_str(),
             outcome_label: shown.label(),
             number_link: number.map(|n| n.digits().to_owned()),
