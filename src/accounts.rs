@@ -3,14 +3,19 @@
 //! the command line both call these, so a rule (the last admin, a name already taken, throttled
 //! password checks) is written once and holds the same everywhere.
 
+mod two_step;
+
 use serde_json::json;
 use time::OffsetDateTime;
+
+pub use two_step::{Confirmed, SecondStep};
 
 use crate::{
     Result,
     audit::{self, Action, Actor, Outcome, RequestMeta, Who},
     auth::{
         password::{self, HashError},
+        sealed::SealingKey,
         throttle::{self, Decided},
     },
     clock::Clock,
@@ -38,6 +43,10 @@ pub enum AccountError {
     AlreadyDisabled(String),
     #[error("{0} is already active.")]
     AlreadyActive(String),
+    #[error("Two-step sign-in is already on for {0}.")]
+    TwoStepAlreadyOn(String),
+    #[error("{0} has no two-step sign-in to reset.")]
+    NoTwoStep(String),
     /// Setup happens once: an account exists already.
     #[error("callerdesk is already set up.")]
     AlreadySetUp,
@@ -52,6 +61,9 @@ pub enum AccountError {
 pub enum SignIn {
     /// The right password, for an account that may sign in.
     Succeeded(User),
+    /// The right password, for an account with a second step: not signed in until it passes
+    /// (`Accounts::second_step`).
+    SecondStepDue(User),
     /// A wrong password, an unknown name or a disabled account (told apart to no one).
     Refused,
     /// Too many tries: refused without checking; try again after this long.
@@ -65,6 +77,8 @@ pub struct Accounts {
     pub clock: Clock,
     /// Wakes password checks waiting for others in flight (`auth::throttle`).
     pub waiting: throttle::Waiting,
+    /// Seals authenticator seeds (`auth::sealed`).
+    pub sealing: SealingKey,
 }
 
 impl Accounts {
@@ -73,7 +87,13 @@ impl Accounts {
             db,
             clock,
             waiting: throttle::Waiting::default(),
+            sealing: SealingKey::ephemeral(),
         }
+    }
+
+    /// The same, sealing authenticator seeds with `key` (the server's key file).
+    pub fn with_sealing(self, sealing: SealingKey) -> Self {
+        Self { sealing, ..self }
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -109,6 +129,13 @@ impl Accounts {
         let now = self.now();
         let mut tx = self.db.write().await?;
         let outcome = match user.filter(|u| checked.is_some() && !u.disabled) {
+            Some(user) if user.two_step => {
+                if let Some(Some(upgraded)) = &checked {
+                    users::upgrade_password_hash(&mut tx, user.id, upgraded).await?;
+                }
+                throttle::released(&mut tx, attempt).await?;
+                SignIn::SecondStepDue(user)
+            }
             Some(user) => {
                 users::record_sign_in(&mut tx, user.id, Timestamp::from(now)).await?;
                 if let Some(Some(upgraded)) = &checked {

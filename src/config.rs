@@ -15,6 +15,7 @@ use crate::{
         checkpoints::{AuditKey, Checkpointer},
         forward::Destination,
     },
+    auth::sealed::SealingKey,
     plivo::{AuthToken, is_auth_id},
 };
 
@@ -152,6 +153,14 @@ pub struct ServeArgs {
     pub audit_file: Option<PathBuf>,
     #[command(flatten)]
     pub audit: AuditKeyArgs,
+    /// Every password account must use an authenticator app as a second step (set it up at
+    /// the next sign-in).
+    #[arg(long, env = "CALLERDESK_REQUIRE_TWO_STEP", default_value = "false")]
+    pub require_two_step: String,
+    /// File holding the key that seals stored secrets (authenticator seeds); created when
+    /// missing. Default: the database's path plus .secret-key.
+    #[arg(long, env = "CALLERDESK_SECRET_KEY")]
+    pub secret_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -218,6 +227,10 @@ pub struct Settings {
     pub forward: Vec<Destination>,
     /// Signs checkpoints of the audit log, when a key is set.
     pub checkpoints: Option<Checkpointer>,
+    /// Every password account signs in with a second step.
+    pub require_two_step: bool,
+    /// The file of the key that seals authenticator seeds.
+    pub secret_key: PathBuf,
 }
 
 impl Settings {
@@ -279,6 +292,12 @@ impl Settings {
             &args.audit_check_interval,
             true,
         )?;
+        let require_two_step = boolean("CALLERDESK_REQUIRE_TWO_STEP", &args.require_two_step)?;
+        let secret_key = args
+            .secret_key
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| SealingKey::default_path(&args.database.database));
         Ok(Self {
             database: args.database.database.clone(),
             listen,
@@ -298,6 +317,8 @@ impl Settings {
             audit_check_interval,
             forward,
             checkpoints,
+            require_two_step,
+            secret_key,
         })
     }
 

@@ -45,6 +45,8 @@ pub enum StartError {
     Sandbox(std::io::Error),
     #[error("The Plivo client could not be set up: {0}.")]
     Plivo(#[from] PlivoError),
+    #[error("CALLERDESK_SECRET_KEY can't be used: {0}")]
+    SecretKey(#[from] crate::auth::sealed::KeyFileError),
 }
 
 /// A built application, bound to its port and ready to serve.
@@ -112,7 +114,9 @@ impl Application {
             .map_err(|source| StartError::Listen { address, source })?;
         // The use cases, built once and shared by every request.
         let tasks = tokio_util::task::TaskTracker::new();
-        let accounts = crate::accounts::Accounts::new(db.clone(), clock.clone());
+        let sealing = crate::auth::sealed::SealingKey::load_or_create(&settings.secret_key)?;
+        let accounts =
+            crate::accounts::Accounts::new(db.clone(), clock.clone()).with_sealing(sealing);
         let caller_ids = crate::caller_ids::CallerIds {
             db: db.clone(),
             plivo: plivo.clone(),

@@ -240,13 +240,25 @@ pub fn sentence(
         == Some(true);
     match action {
         Action::SignIn => match outcome {
-            Some(Outcome::Failed) => Sentence::plain(format!(
-                "could not sign in as {username}: the name or password was wrong, or the account is disabled"
-            )),
+            Some(Outcome::Failed) => match detail(details, "second_step") {
+                Some(reason) => Sentence::plain(format!(
+                    "gave the right password but not the second step: {reason}"
+                )),
+                None => Sentence::plain(format!(
+                    "could not sign in as {username}: the name or password was wrong, or the account is disabled"
+                )),
+            },
             _ if detail(details, "after") == Some("setup") => {
                 Sentence::plain("signed in for the first time, right after setting up callerdesk")
             }
-            _ => Sentence::plain("signed in"),
+            _ => match detail(details, "second_step") {
+                Some("recovery code") => Sentence::plain(format!(
+                    "signed in with their password and a recovery code ({} left)",
+                    plural(count("recovery_codes_left"), "code", "codes")
+                )),
+                Some(how) => Sentence::plain(format!("signed in with their password and {how}")),
+                None => Sentence::plain("signed in"),
+            },
         },
         Action::SignInThrottled => Sentence::plain(format!(
             "was refused sign-in as {username} after too many failures"
@@ -267,6 +279,12 @@ pub fn sentence(
         Action::PasswordChanged => Sentence::plain("changed their password"),
         Action::UserDisabled => Sentence::plain(format!("disabled {username}")),
         Action::UserEnabled => Sentence::plain(format!("enabled {username}")),
+        Action::TwoStepEnabled => {
+            Sentence::plain("turned on two-step sign-in with an authenticator app")
+        }
+        Action::UserTwoStepReset => Sentence::plain(format!(
+            "reset {username}'s two-step sign-in (their authenticator app and recovery codes no longer work)"
+        )),
         Action::SyncFinished if outcome == Some(Outcome::Failed) => Sentence::plain(format!(
             "could not finish a sync with Plivo: {}",
             detail(details, "error").unwrap_or("no reason was recorded")

@@ -91,6 +91,10 @@ pub enum Action {
     PasswordChanged,
     UserDisabled,
     UserEnabled,
+    /// Someone turned on two-step sign-in (an authenticator app) for their account.
+    TwoStepEnabled,
+    /// An admin removed someone's authenticator app and recovery codes.
+    UserTwoStepReset,
     /// A sync run ended (its counts, or why it failed).
     SyncFinished,
     /// A caller ID appeared at Plivo that callerdesk did not add.
@@ -125,7 +129,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for the audit page's filter.
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 27] = [
         Action::SignIn,
         Action::SignInThrottled,
         Action::SignOut,
@@ -136,6 +140,8 @@ impl Action {
         Action::PasswordChanged,
         Action::UserDisabled,
         Action::UserEnabled,
+        Action::TwoStepEnabled,
+        Action::UserTwoStepReset,
         Action::SyncFinished,
         Action::CallerIdAddedAtPlivo,
         Action::CallerIdChangedAtPlivo,
@@ -166,6 +172,8 @@ impl Action {
             Action::PasswordChanged => "Password changed",
             Action::UserDisabled => "User disabled",
             Action::UserEnabled => "User enabled",
+            Action::TwoStepEnabled => "Two-step sign-in turned on",
+            Action::UserTwoStepReset => "Two-step sign-in reset",
             Action::SyncFinished => "Sync with Plivo",
             Action::CallerIdAddedAtPlivo => "Added at Plivo (outside callerdesk)",
             Action::CallerIdChangedAtPlivo => "Changed at Plivo (outside callerdesk)",
@@ -201,6 +209,8 @@ impl Action {
             Action::PasswordChanged => "password_changed",
             Action::UserDisabled => "user_disabled",
             Action::UserEnabled => "user_enabled",
+            Action::TwoStepEnabled => "two_step_enabled",
+            Action::UserTwoStepReset => "user_two_step_reset",
             Action::SyncFinished => "sync_finished",
             Action::CallerIdAddedAtPlivo => "caller_id_added_at_plivo",
             Action::CallerIdChangedAtPlivo => "caller_id_changed_at_plivo",

@@ -175,6 +175,17 @@ pub async fn succeeded(
     Ok(())
 }
 
+/// The password was right but the account has a second step still to pass: the slot is given
+/// back, and the name's failures stay (wrong codes count with wrong passwords, and a known
+/// password must not wipe the count of codes guessed).
+pub async fn released(conn: &mut SqliteConnection, attempt: Attempt) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM sign_in_attempts WHERE id = ?")
+        .bind(attempt.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// "3 minutes", rounded up, at least one minute.
 pub fn minutes_text(wait: Duration) -> String {
     let minutes = ((wait.whole_seconds() + 59) / 60).max(1);

@@ -12,6 +12,7 @@ mod group;
 pub mod subaccounts;
 pub mod sync_runs;
 mod timestamp;
+pub mod two_step;
 mod types;
 pub mod users;
 pub mod verifications;

@@ -16,6 +16,8 @@ pub struct User {
     pub session_epoch: i64,
     pub created_at: Timestamp,
     pub last_sign_in_at: Option<Timestamp>,
+    /// Whether the account signs in with a second step (an authenticator app, confirmed).
+    pub two_step: bool,
 }
 
 impl User {
@@ -25,7 +27,10 @@ impl User {
 }
 
 const COLUMNS: &str = "id, username, role, disabled, must_change_password, session_epoch, \
-                       created_at, last_sign_in_at";
+                       created_at, last_sign_in_at, \
+                       EXISTS (SELECT 1 FROM two_step t \
+                               WHERE t.user_id = users.id AND t.confirmed_at IS NOT NULL) \
+                       AS two_step";
 
 /// How many users exist (disabled ones included).
 pub async fn count(conn: impl sqlx::SqliteExecutor<'_>) -> sqlx::Result<i64> {

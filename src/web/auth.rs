@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::{
-    accounts::{AccountError, SignIn},
+    accounts::{AccountError, SecondStep, SignIn},
     audit::{Action, NewEvent, Outcome},
     auth::throttle,
     db::users,
@@ -23,7 +23,7 @@ use crate::{
         extract::{ClientMeta, CurrentUser},
         layout::Chrome,
         session::notify,
-        session::{self, SignedIn},
+        session::{self, SecondStepDue, SignedIn},
         state::AppState,
     },
 };
@@ -134,6 +134,19 @@ pub async fn login(
         .await?
     {
         SignIn::Succeeded(user) => user,
+        SignIn::SecondStepDue(user) => {
+            session::await_second_step(
+                &session,
+                SecondStepDue {
+                    user_id: user.id,
+                    epoch: user.session_epoch,
+                    since: state.clock.now().unix_timestamp(),
+                    next,
+                },
+            )
+            .await?;
+            return Ok(Redirect::to("/login/two-step").into_response());
+        }
         SignIn::Refused => {
             let message = WRONG_CREDENTIALS.to_owned();
             return login_refused(&state, &session, &form_token, username, next, message).await;
@@ -162,6 +175,97 @@ pub async fn login(
         return Ok(Redirect::to("/account").into_response());
     }
     Ok(Redirect::to(&next).into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/two_step.html")]
+struct SecondStepPage {
+    chrome: Chrome,
+    error: Option<String>,
+}
+
+/// `GET /login/two-step`: the code from the authenticator app, after the right password.
+pub async fn second_step_form(
+    State(state): State<AppState>,
+    session: Session,
+    form_token: FormToken,
+) -> Result<Response, AppError> {
+    let now = state.clock.now().unix_timestamp();
+    if session::second_step_due(&session, now).await?.is_none() {
+        return Ok(Redirect::to("/login").into_response());
+    }
+    Ok(SecondStepPage {
+        chrome: Chrome::anonymous(&state, &session, &form_token).await?,
+        error: None,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SecondStepForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /login/two-step`
+pub async fn second_step(
+    State(state): State<AppState>,
+    session: Session,
+    form_token: FormToken,
+    ClientMeta(meta): ClientMeta,
+    Form(form): Form<SecondStepForm>,
+) -> Result<Response, AppError> {
+    let now = state.clock.now().unix_timestamp();
+    let Some(due) = session::second_step_due(&session, now).await? else {
+        session::forget_second_step(&session).await?;
+        let chrome = Chrome::anonymous(&state, &session, &form_token).await?;
+        let page = LoginPage {
+            chrome,
+            username: String::new(),
+            next: "/".to_owned(),
+            error: Some("That sign-in took more than 5 minutes. Sign in again.".to_owned()),
+            first_run: false,
+        };
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    };
+    let code: String = form.code.chars().take(64).collect();
+    let error = match state
+        .accounts
+        .second_step(due.user_id, &code, &meta)
+        .await?
+    {
+        SecondStep::Passed(user) if user.session_epoch == due.epoch => {
+            session::forget_second_step(&session).await?;
+            session::sign_in(
+                &session,
+                SignedIn {
+                    user_id: user.id,
+                    epoch: user.session_epoch,
+                    signed_in_at: now,
+                },
+            )
+            .await?;
+            if user.must_change_password {
+                return Ok(Redirect::to("/account").into_response());
+            }
+            return Ok(Redirect::to(&due.next).into_response());
+        }
+        // The password was changed or the account disabled since it was typed.
+        SecondStep::Passed(_) => {
+            session::forget_second_step(&session).await?;
+            return Ok(Redirect::to("/login").into_response());
+        }
+        SecondStep::Refused(why) => why.to_owned(),
+        SecondStep::Throttled(wait) => format!(
+            "Too many failed sign-ins. Try again in {}.",
+            throttle::minutes_text(wait)
+        ),
+    };
+    let page = SecondStepPage {
+        chrome: Chrome::anonymous(&state, &session, &form_token).await?,
+        error: Some(error),
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 /// The sign-in page again, with the name typed and why it failed.

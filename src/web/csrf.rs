@@ -33,7 +33,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// The double-submit cookie.
 pub const FORM_COOKIE: &str = "callerdesk_form";
 /// The forms shown to someone without a session, which the double-submit token may sign.
-const ANONYMOUS_FORMS: [&str; 2] = ["/login", "/setup"];
+const ANONYMOUS_FORMS: [&str; 3] = ["/login", "/login/two-step", "/setup"];
 
 /// The key that signs double-submit tokens: random for each run of the server.
 #[derive(Clone)]

@@ -18,6 +18,9 @@ pub enum AppError {
     /// Signed in with a temporary password: choose a new one first.
     #[error("password change required")]
     PasswordChangeRequired,
+    /// Two-step sign-in is required and this account has not set it up: do that first.
+    #[error("two-step sign-in setup required")]
+    TwoStepSetupRequired,
     /// Signed in, but the role doesn't allow this. Recorded in the audit log by the error-page
     /// middleware, which knows where the request came from.
     #[error("forbidden: {0:?}")]
@@ -159,6 +162,7 @@ impl IntoResponse for AppError {
                 return redirect(&to);
             }
             AppError::PasswordChangeRequired => return redirect("/account"),
+            AppError::TwoStepSetupRequired => return redirect("/account/two-step"),
             AppError::Forbidden(refusal) => {
                 let mut response = StatusCode::FORBIDDEN.into_response();
                 response.extensions_mut().insert(ErrorPage {

@@ -28,6 +28,14 @@ pub struct CurrentUser {
 
 /// Paths a user with a temporary password may still use.
 const PASSWORD_CHANGE_PATHS: [&str; 3] = ["/account", "/account/password", "/logout"];
+/// Paths a user who must set up two-step sign-in may still use.
+const TWO_STEP_SETUP_PATHS: [&str; 5] = [
+    "/account",
+    "/account/password",
+    "/account/two-step",
+    "/account/two-step/confirm",
+    "/logout",
+];
 
 impl CurrentUser {
     pub fn role(&self) -> Role {
@@ -82,11 +90,21 @@ impl FromRequestParts<AppState> for CurrentUser {
         let idle = i64::try_from(state.settings.session_idle.as_secs()).unwrap_or(i64::MAX);
         let every = session::TOUCH_EVERY_SECS.min(idle / 4);
         session::touch(&session, now, every).await?;
-        if user.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&parts.uri.path()) {
+        let path = parts.uri.path();
+        if user.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&path) {
             return Err(AppError::PasswordChangeRequired);
+        }
+        if must_set_up_two_step(state, &user) && !TWO_STEP_SETUP_PATHS.contains(&path) {
+            return Err(AppError::TwoStepSetupRequired);
         }
         Ok(Self { user, session })
     }
+}
+
+/// Whether `user` must set up an authenticator app before anything else
+/// (`CALLERDESK_REQUIRE_TWO_STEP`).
+pub fn must_set_up_two_step(state: &AppState, user: &User) -> bool {
+    state.settings.require_two_step && !user.two_step
 }
 
 /// Whether a sign-in still holds for `user`: not disabled since, no epoch bump (a password

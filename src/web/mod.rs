@@ -88,6 +88,10 @@ pub fn router<S: SessionStore + Clone>(
         .route("/sync", post(sync::start))
         .route("/sync/status", get(sync::status))
         .route("/login", get(auth::login_form).post(auth::login))
+        .route(
+            "/login/two-step",
+            get(auth::second_step_form).post(auth::second_step),
+        )
         .route("/logout", post(auth::logout))
         .route("/setup", get(auth::setup_form).post(auth::setup))
         .route("/users", get(users::list).post(users::add))
@@ -95,8 +99,14 @@ pub fn router<S: SessionStore + Clone>(
         .route("/users/{id}/password", post(users::reset_password))
         .route("/users/{id}/disable", post(users::disable))
         .route("/users/{id}/enable", post(users::enable))
+        .route("/users/{id}/two-step/reset", post(users::reset_two_step))
         .route("/account", get(account::show))
         .route("/account/password", post(account::change_password))
+        .route(
+            "/account/two-step",
+            get(account::two_step_page).post(account::begin_two_step),
+        )
+        .route("/account/two-step/confirm", post(account::confirm_two_step))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(from_fn_with_state(

@@ -16,6 +16,10 @@ const CSRF: &str = "csrf";
 const NOTICE: &str = "notice";
 const WARNING: &str = "warning";
 const TOUCHED: &str = "touched";
+const SECOND_STEP: &str = "second_step";
+
+/// How long after the right password the second step may come.
+pub const SECOND_STEP_WINDOW_SECS: i64 = 300;
 
 /// How often an active session is saved to push its idle expiry back. Saving on every request
 /// would queue a write behind the single writer for every page view.
@@ -30,6 +34,42 @@ pub struct SignedIn {
     pub epoch: i64,
     /// Unix seconds; the session ends a fixed time after this, however active.
     pub signed_in_at: i64,
+}
+
+/// A sign-in half done: the password was right, the second step is due. The session is not
+/// signed in ([`signed_in`] is `None`), so no page but the second step's opens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecondStepDue {
+    pub user_id: i64,
+    pub epoch: i64,
+    /// Unix seconds when the password was accepted.
+    pub since: i64,
+    /// Where to go once signed in.
+    pub next: String,
+}
+
+/// Marks the session as waiting for `due`'s second step (with a new session id).
+pub async fn await_second_step(session: &Session, due: SecondStepDue) -> Result<(), AppError> {
+    session.cycle_id().await?;
+    session.insert(SECOND_STEP, due).await?;
+    Ok(())
+}
+
+/// The second step this session waits for, if any and still within its window.
+pub async fn second_step_due(
+    session: &Session,
+    now: i64,
+) -> Result<Option<SecondStepDue>, AppError> {
+    let due = session.get::<SecondStepDue>(SECOND_STEP).await?;
+    Ok(due.filter(|d| (0..SECOND_STEP_WINDOW_SECS).contains(&now.saturating_sub(d.since))))
+}
+
+/// Forgets a half-done sign-in (it passed, or was abandoned).
+pub async fn forget_second_step(session: &Session) -> Result<(), AppError> {
+    if session.get::<SecondStepDue>(SECOND_STEP).await?.is_some() {
+        let _ = session.remove::<SecondStepDue>(SECOND_STEP).await?;
+    }
+    Ok(())
 }
 
 /// Who is signed in, if anyone.

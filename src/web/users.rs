@@ -235,6 +235,29 @@ pub async fn disable(
     set_disabled(&state, &me, meta, id, true).await
 }
 
+/// `POST /users/{id}/two-step/reset`: someone lost their phone and recovery codes.
+pub async fn reset_two_step(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ClientMeta(meta): ClientMeta,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    me.require(Permission::ManageUsers)?;
+    match state.accounts.reset_two_step(&who(&me, meta), id).await {
+        Ok(user) => {
+            done(
+                &me,
+                format!(
+                    "{}'s two-step sign-in was reset: they sign in with their password alone until they set up their app again.",
+                    user.username
+                ),
+            )
+            .await
+        }
+        Err(e) => refused(&me, e).await,
+    }
+}
+
 /// `POST /users/{id}/enable`
 pub async fn enable(
     State(state): State<AppState>,

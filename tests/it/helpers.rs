@@ -53,6 +53,8 @@ pub fn serve_args(database: PathBuf) -> ServeArgs {
         codes_per_person_per_hour: "30".into(),
         resend_cooldown: "60s".into(),
         sync_pages_in_flight: "20".into(),
+        require_two_step: "false".into(),
+        secret_key: None,
     }
 }
 

@@ -32,5 +32,6 @@ mod shutdown;
 mod subaccounts;
 mod sync;
 mod sync_while_busy;
+mod two_step;
 mod users;
 mod verify;
