@@ -3,11 +3,13 @@
 //! the command line both call these, so a rule (the last admin, a name already taken, throttled
 //! password checks) is written once and holds the same everywhere.
 
+mod provider;
 mod two_step;
 
 use serde_json::json;
 use time::OffsetDateTime;
 
+pub use provider::{Provider, ProviderSignIn};
 pub use two_step::{Confirmed, SecondStep};
 
 use crate::{
@@ -79,6 +81,8 @@ pub struct Accounts {
     pub waiting: throttle::Waiting,
     /// Seals authenticator seeds (`auth::sealed`).
     pub sealing: SealingKey,
+    /// False: only break-glass accounts sign in with a password (`CALLERDESK_PASSWORD_SIGNIN`).
+    pub password_signin: bool,
 }
 
 impl Accounts {
@@ -88,6 +92,15 @@ impl Accounts {
             clock,
             waiting: throttle::Waiting::default(),
             sealing: SealingKey::ephemeral(),
+            password_signin: true,
+        }
+    }
+
+    /// The same, with password sign-in limited to break-glass accounts when `allowed` is false.
+    pub fn with_password_signin(self, allowed: bool) -> Self {
+        Self {
+            password_signin: allowed,
+            ..self
         }
     }
 
@@ -128,7 +141,9 @@ impl Accounts {
         let checked = password::check(password, stored).await;
         let now = self.now();
         let mut tx = self.db.write().await?;
-        let outcome = match user.filter(|u| checked.is_some() && !u.disabled) {
+        let may_use_password = |u: &User| self.password_signin || u.break_glass;
+        let outcome = match user.filter(|u| checked.is_some() && !u.disabled && may_use_password(u))
+        {
             Some(user) if user.two_step => {
                 if let Some(Some(upgraded)) = &checked {
                     users::upgrade_password_hash(&mut tx, user.id, upgraded).await?;
@@ -297,7 +312,6 @@ impl Accounts {
 
     /// Adds an account. With `temporary`, the person must choose their own password at their
     /// first sign-in (as when an admin hands it over).
-    #[tracing::instrument(skip(self, who, password))]
     pub async fn create(
         &self,
         who: &Who,
@@ -305,6 +319,22 @@ impl Accounts {
         password: &Password,
         role: Role,
         temporary: bool,
+    ) -> Result<User, AccountError> {
+        self.create_with(who, username, password, role, temporary, false)
+            .await
+    }
+
+    /// Adds an account; with `break_glass`, one that may sign in with a password when password
+    /// sign-in is off (`callerdesk user add --break-glass`).
+    #[tracing::instrument(skip(self, who, password))]
+    pub async fn create_with(
+        &self,
+        who: &Who,
+        username: &Username,
+        password: &Password,
+        role: Role,
+        temporary: bool,
+        break_glass: bool,
     ) -> Result<User, AccountError> {
         let hash = password::hash(password).await?;
         let now = self.now();
@@ -319,7 +349,17 @@ impl Accounts {
         )
         .await?
         .ok_or_else(|| AccountError::NameTaken(username.clone()))?;
-        append_created(&mut tx, now, who, username, role).await?;
+        if break_glass {
+            users::set_break_glass(&mut tx, id).await?;
+            let event = who
+                .event(Action::UserCreated, Outcome::Succeeded)
+                .with_details(json!({
+                    "username": username.as_str(), "role": role.as_str(), "break_glass": true
+                }));
+            audit::append(&mut tx, now, event).await?;
+        } else {
+            append_created(&mut tx, now, who, username, role).await?;
+        }
         let user = users::by_id(&mut *tx, id)
             .await?
             .ok_or(AccountError::NoSuchUser)?;

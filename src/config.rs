@@ -2,6 +2,10 @@
 //! validation into [`Settings`]. (The rest of the command line is `cli::args`.) A bad value becomes a [`ConfigError`] whose message is one
 //! plain sentence naming the variable.
 
+mod sso;
+
+pub use sso::{ClientSecret, Oidc, SignInSettings, SsoArgs};
+
 use clap::{Args, Parser};
 use ipnet::IpNet;
 use std::{
@@ -157,6 +161,8 @@ pub struct ServeArgs {
     /// the next sign-in).
     #[arg(long, env = "CALLERDESK_REQUIRE_TWO_STEP", default_value = "false")]
     pub require_two_step: String,
+    #[command(flatten)]
+    pub sso: SsoArgs,
     /// File holding the key that seals stored secrets (authenticator seeds); created when
     /// missing. Default: the database's path plus .secret-key.
     #[arg(long, env = "CALLERDESK_SECRET_KEY")]
@@ -231,6 +237,8 @@ pub struct Settings {
     pub require_two_step: bool,
     /// The file of the key that seals authenticator seeds.
     pub secret_key: PathBuf,
+    /// Single sign-on and password sign-in.
+    pub sign_in: SignInSettings,
 }
 
 impl Settings {
@@ -298,6 +306,7 @@ impl Settings {
             .clone()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| SealingKey::default_path(&args.database.database));
+        let sign_in = SignInSettings::from_args(&args.sso)?;
         Ok(Self {
             database: args.database.database.clone(),
             listen,
@@ -319,6 +328,7 @@ impl Settings {
             checkpoints,
             require_two_step,
             secret_key,
+            sign_in,
         })
     }
 

@@ -45,6 +45,8 @@ pub enum StartError {
     Sandbox(std::io::Error),
     #[error("The Plivo client could not be set up: {0}.")]
     Plivo(#[from] PlivoError),
+    #[error("Single sign-on could not be set up: {0}.")]
+    Sso(#[from] crate::auth::oidc::SsoError),
     #[error("CALLERDESK_SECRET_KEY can't be used: {0}")]
     SecretKey(#[from] crate::auth::sealed::KeyFileError),
 }
@@ -115,8 +117,17 @@ impl Application {
         // The use cases, built once and shared by every request.
         let tasks = tokio_util::task::TaskTracker::new();
         let sealing = crate::auth::sealed::SealingKey::load_or_create(&settings.secret_key)?;
-        let accounts =
-            crate::accounts::Accounts::new(db.clone(), clock.clone()).with_sealing(sealing);
+        let accounts = crate::accounts::Accounts::new(db.clone(), clock.clone())
+            .with_sealing(sealing)
+            .with_password_signin(settings.sign_in.password_signin);
+        let sso = match &settings.sign_in.oidc {
+            Some(oidc) => Some(crate::auth::oidc::Sso::new(
+                oidc.clone(),
+                clock.clone(),
+                settings.plivo_timeout,
+            )?),
+            None => None,
+        };
         let caller_ids = crate::caller_ids::CallerIds {
             db: db.clone(),
             plivo: plivo.clone(),
@@ -142,6 +153,7 @@ impl Application {
             sandbox,
             chain: crate::audit::ChainWatch::default(),
             form_key: crate::web::csrf::FormKey::random(),
+            sso,
             accounts,
             caller_ids,
             verifier,

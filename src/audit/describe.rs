@@ -239,37 +239,75 @@ pub fn sentence(
         .and_then(Value::as_bool)
         == Some(true);
     match action {
-        Action::SignIn => match outcome {
-            Some(Outcome::Failed) => match detail(details, "second_step") {
-                Some(reason) => Sentence::plain(format!(
-                    "gave the right password but not the second step: {reason}"
+        Action::SignIn => {
+            let provider = detail(details, "provider");
+            let subject = detail(details, "subject").unwrap_or("unknown");
+            match (outcome, provider) {
+                (Some(Outcome::Failed), Some(provider)) => Sentence::plain(format!(
+                    "could not sign in through {provider} (subject {subject}): {}",
+                    detail(details, "reason").unwrap_or("refused")
                 )),
-                None => Sentence::plain(format!(
-                    "could not sign in as {username}: the name or password was wrong, or the account is disabled"
-                )),
-            },
-            _ if detail(details, "after") == Some("setup") => {
-                Sentence::plain("signed in for the first time, right after setting up callerdesk")
+                (Some(Outcome::Failed), None) => match detail(details, "second_step") {
+                    Some(reason) => Sentence::plain(format!(
+                        "gave the right password but not the second step: {reason}"
+                    )),
+                    None => Sentence::plain(format!(
+                        "could not sign in as {username}: the name or password was wrong, or the account is disabled"
+                    )),
+                },
+                (_, Some(provider)) => {
+                    Sentence::plain(format!("signed in through {provider} (subject {subject})"))
+                }
+                _ if detail(details, "after") == Some("setup") => Sentence::plain(
+                    "signed in for the first time, right after setting up callerdesk",
+                ),
+                _ => match detail(details, "second_step") {
+                    Some("recovery code") => Sentence::plain(format!(
+                        "signed in with their password and a recovery code ({} left)",
+                        plural(count("recovery_codes_left"), "code", "codes")
+                    )),
+                    Some(how) => {
+                        Sentence::plain(format!("signed in with their password and {how}"))
+                    }
+                    None => Sentence::plain("signed in"),
+                },
             }
-            _ => match detail(details, "second_step") {
-                Some("recovery code") => Sentence::plain(format!(
-                    "signed in with their password and a recovery code ({} left)",
-                    plural(count("recovery_codes_left"), "code", "codes")
-                )),
-                Some(how) => Sentence::plain(format!("signed in with their password and {how}")),
-                None => Sentence::plain("signed in"),
-            },
-        },
+        }
         Action::SignInThrottled => Sentence::plain(format!(
             "was refused sign-in as {username} after too many failures"
         )),
-        Action::SignOut => Sentence::plain("signed out"),
+        Action::SignOut => match detail(details, "provider") {
+            Some(provider) => Sentence::plain(format!(
+                "signed out of callerdesk (signed in through {provider})"
+            )),
+            None => Sentence::plain("signed out"),
+        },
         Action::SetupCompleted => Sentence::plain("set up callerdesk"),
-        Action::UserCreated => Sentence::plain(format!("added the user {username}")),
-        Action::UserRoleChanged => Sentence::plain(format!(
-            "changed {username}'s role from {} to {}",
-            detail(details, "old").unwrap_or("?"),
-            detail(details, "new").unwrap_or("?")
+        Action::UserCreated => match detail(details, "provider") {
+            Some(provider) => Sentence::plain(format!(
+                "got the account {username} as {} at their first sign-in through {provider} (subject {})",
+                detail(details, "role").unwrap_or("?"),
+                detail(details, "subject").unwrap_or("unknown")
+            )),
+            None => Sentence::plain(format!("added the user {username}")),
+        },
+        Action::UserRoleChanged => match detail(details, "provider") {
+            Some(provider) => Sentence::plain(format!(
+                "became {} instead of {} because of their groups at {provider}",
+                detail(details, "new").unwrap_or("?"),
+                detail(details, "old").unwrap_or("?")
+            )),
+            None => Sentence::plain(format!(
+                "changed {username}'s role from {} to {}",
+                detail(details, "old").unwrap_or("?"),
+                detail(details, "new").unwrap_or("?")
+            )),
+        },
+        Action::UserLinked => Sentence::plain(format!(
+            "had the account {username} linked to their sign-in at {} (subject {}, matched by {})",
+            detail(details, "provider").unwrap_or("the provider"),
+            detail(details, "subject").unwrap_or("unknown"),
+            detail(details, "by").unwrap_or("email")
         )),
         Action::UserPasswordReset => Sentence::plain(format!("reset {username}'s password")),
         Action::PasswordChanged if outcome == Some(Outcome::Failed) => Sentence::plain(format!(

@@ -95,6 +95,8 @@ pub enum Action {
     TwoStepEnabled,
     /// An admin removed someone's authenticator app and recovery codes.
     UserTwoStepReset,
+    /// An account was linked to a person at the single sign-on provider.
+    UserLinked,
     /// A sync run ended (its counts, or why it failed).
     SyncFinished,
     /// A caller ID appeared at Plivo that callerdesk did not add.
@@ -129,7 +131,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for the audit page's filter.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Action::SignIn,
         Action::SignInThrottled,
         Action::SignOut,
@@ -142,6 +144,7 @@ impl Action {
         Action::UserEnabled,
         Action::TwoStepEnabled,
         Action::UserTwoStepReset,
+        Action::UserLinked,
         Action::SyncFinished,
         Action::CallerIdAddedAtPlivo,
         Action::CallerIdChangedAtPlivo,
@@ -174,6 +177,7 @@ impl Action {
             Action::UserEnabled => "User enabled",
             Action::TwoStepEnabled => "Two-step sign-in turned on",
             Action::UserTwoStepReset => "Two-step sign-in reset",
+            Action::UserLinked => "Linked to single sign-on",
             Action::SyncFinished => "Sync with Plivo",
             Action::CallerIdAddedAtPlivo => "Added at Plivo (outside callerdesk)",
             Action::CallerIdChangedAtPlivo => "Changed at Plivo (outside callerdesk)",
@@ -211,6 +215,7 @@ impl Action {
             Action::UserEnabled => "user_enabled",
             Action::TwoStepEnabled => "two_step_enabled",
             Action::UserTwoStepReset => "user_two_step_reset",
+            Action::UserLinked => "user_linked",
             Action::SyncFinished => "sync_finished",
             Action::CallerIdAddedAtPlivo => "caller_id_added_at_plivo",
             Action::CallerIdChangedAtPlivo => "caller_id_changed_at_plivo",

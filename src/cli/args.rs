@@ -79,6 +79,10 @@ pub enum UserCommand {
         /// Read the password from standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
+        /// May sign in with a password even when password sign-in is off
+        /// (CALLERDESK_PASSWORD_SIGNIN=false): the way in when the company's sign-in is down.
+        #[arg(long)]
+        break_glass: bool,
     },
     /// Set a user's password. Ends their sessions.
     Passwd {
@@ -90,6 +94,8 @@ pub enum UserCommand {
     Disable { name: String },
     /// Enable a disabled user.
     Enable { name: String },
+    /// Remove a user's authenticator app and recovery codes (they lost their phone).
+    ResetTwoStep { name: String },
     /// List users.
     List,
 }

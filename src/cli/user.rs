@@ -51,14 +51,34 @@ pub async fn run(database: &Path, command: UserCommand) -> Result<String, CliErr
             name,
             role,
             password_stdin,
+            break_glass,
         } => {
             let username = Username::parse(&name).map_err(|e| e.to_string())?;
             let role = Role::from(role);
             let password = read_password(password_stdin)?;
             accounts
-                .create(&who, &username, &password, role, false)
+                .create_with(&who, &username, &password, role, false, break_glass)
                 .await
-                .map(|_| format!("Added {username} as {role}."))
+                .map(|_| {
+                    if break_glass {
+                        format!("Added {username} as {role}, a break-glass account: it may sign in with its password even when password sign-in is off.")
+                    } else {
+                        format!("Added {username} as {role}.")
+                    }
+                })
+                .map_err(said)
+        }
+        UserCommand::ResetTwoStep { name } => {
+            let user = find(&accounts, &name).await?;
+            accounts
+                .reset_two_step(&who, user.id)
+                .await
+                .map(|user| {
+                    format!(
+                        "Removed {}'s authenticator app and recovery codes; they sign in with their password alone until they set up a new one.",
+                        user.username
+                    )
+                })
                 .map_err(said)
         }
         UserCommand::Passwd {

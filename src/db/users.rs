@@ -18,6 +18,12 @@ pub struct User {
     pub last_sign_in_at: Option<Timestamp>,
     /// Whether the account signs in with a second step (an authenticator app, confirmed).
     pub two_step: bool,
+    /// The provider's id for the person (`sub`), once linked to single sign-on.
+    pub oidc_subject: Option<String>,
+    /// Created at a first single sign-on, from the person's groups.
+    pub provisioned: bool,
+    /// May sign in with a password when password sign-in is off.
+    pub break_glass: bool,
 }
 
 impl User {
@@ -27,7 +33,7 @@ impl User {
 }
 
 const COLUMNS: &str = "id, username, role, disabled, must_change_password, session_epoch, \
-                       created_at, last_sign_in_at, \
+                       created_at, last_sign_in_at, oidc_subject, provisioned, break_glass, \
                        EXISTS (SELECT 1 FROM two_step t \
                                WHERE t.user_id = users.id AND t.confirmed_at IS NOT NULL) \
                        AS two_step";
@@ -170,6 +176,56 @@ pub async fn record_sign_in(
 ) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET last_sign_in_at = ? WHERE id = ?")
         .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The account linked to `subject` at `issuer`.
+pub async fn by_subject(
+    conn: impl sqlx::SqliteExecutor<'_>,
+    issuer: &str,
+    subject: &str,
+) -> sqlx::Result<Option<User>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM users WHERE oidc_issuer = ? AND oidc_subject = ?"
+    ))
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Links an account to `subject` at `issuer` (single sign-on).
+pub async fn link(
+    conn: &mut SqliteConnection,
+    id: i64,
+    issuer: &str,
+    subject: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET oidc_issuer = ?, oidc_subject = ? WHERE id = ?")
+        .bind(issuer)
+        .bind(subject)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks an account as created by single sign-on (it follows its groups).
+pub async fn set_provisioned(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET provisioned = 1 WHERE id = ?")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks an account as break-glass (it may sign in with a password when password sign-in
+/// is off).
+pub async fn set_break_glass(conn: &mut SqliteConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET break_glass = 1 WHERE id = ?")
         .bind(id)
         .execute(conn)
         .await?;

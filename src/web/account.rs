@@ -154,7 +154,7 @@ impl TwoStepPage {
             });
         Ok(Self {
             chrome: Chrome::for_user(state, me, Nav::Account).await?,
-            required: must_set_up_two_step(state, &me.user),
+            required: must_set_up_two_step(state, &me.user, me.provider.is_some()),
             setup,
             error,
         })

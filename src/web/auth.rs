@@ -33,12 +33,37 @@ const WRONG_CREDENTIALS: &str = "That username and password don't match. Check t
 
 #[derive(Template, WebTemplate)]
 #[template(path = "auth/login.html")]
-struct LoginPage {
+pub struct LoginPage {
     chrome: Chrome,
     username: String,
     next: String,
     error: Option<String>,
     first_run: bool,
+    /// The single sign-on button's wording, when it is set up.
+    sso: Option<String>,
+    /// Whether everyone may sign in with a password (else: break-glass accounts only).
+    passwords: bool,
+}
+
+impl LoginPage {
+    /// The sign-in page, with `error` when the last try failed.
+    pub async fn new(
+        state: &AppState,
+        session: &Session,
+        form_token: &FormToken,
+        next: String,
+        error: Option<String>,
+    ) -> Result<Self, AppError> {
+        Ok(Self {
+            chrome: Chrome::anonymous(state, session, form_token).await?,
+            username: String::new(),
+            next,
+            error,
+            first_run: users::count(&state.db.reader).await? == 0,
+            sso: state.sso.as_ref().map(|s| s.name().to_owned()),
+            passwords: state.settings.sign_in.password_signin,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,7 +76,7 @@ pub struct LoginQuery {
 /// with one `/` not followed by `/` or `\\`, and holds no backslash, control character or
 /// whitespace, as sent or percent-decoded: browsers read `/\\host`, `//host` and `/<tab>/host` as
 /// another site, and a line break can't be put in a header.
-fn safe_next(next: Option<&str>) -> String {
+pub fn safe_next(next: Option<&str>) -> String {
     fn local(path: &str) -> bool {
         let mut chars = path.chars();
         chars.next() == Some('/')
@@ -95,18 +120,24 @@ pub async fn login_form(
     if session::signed_in(&session).await?.is_some() {
         return Ok(Redirect::to(&safe_next(query.next.as_deref())).into_response());
     }
-    let mut chrome = Chrome::anonymous(&state, &session, &form_token).await?;
+    let mut page = LoginPage::new(
+        &state,
+        &session,
+        &form_token,
+        safe_next(query.next.as_deref()),
+        None,
+    )
+    .await?;
     if query.signed_out.is_some() {
-        chrome.notice = Some(session::Notice::news("You have signed out."));
+        let said = match &page.sso {
+            Some(name) => format!(
+                "You have signed out of callerdesk. You may still be signed in to {name} in this browser."
+            ),
+            None => "You have signed out.".to_owned(),
+        };
+        page.chrome.notice = Some(session::Notice::news(said));
     }
-    Ok(LoginPage {
-        chrome,
-        username: String::new(),
-        next: safe_next(query.next.as_deref()),
-        error: None,
-        first_run: users::count(&state.db.reader).await? == 0,
-    }
-    .into_response())
+    Ok(page.into_response())
 }
 
 #[derive(Deserialize)]
@@ -148,7 +179,13 @@ pub async fn login(
             return Ok(Redirect::to("/login/two-step").into_response());
         }
         SignIn::Refused => {
-            let message = WRONG_CREDENTIALS.to_owned();
+            let message = match &state.sso {
+                Some(sso) if !state.settings.sign_in.password_signin => format!(
+                    "That name and password don't match a break-glass account. Everyone else signs in with {}.",
+                    sso.name()
+                ),
+                _ => WRONG_CREDENTIALS.to_owned(),
+            };
             return login_refused(&state, &session, &form_token, username, next, message).await;
         }
         SignIn::Throttled(wait) => {
@@ -167,6 +204,7 @@ pub async fn login(
             user_id: user.id,
             epoch: user.session_epoch,
             signed_in_at: now.unix_timestamp(),
+            provider: None,
         },
     )
     .await?;
@@ -218,14 +256,8 @@ pub async fn second_step(
     let now = state.clock.now().unix_timestamp();
     let Some(due) = session::second_step_due(&session, now).await? else {
         session::forget_second_step(&session).await?;
-        let chrome = Chrome::anonymous(&state, &session, &form_token).await?;
-        let page = LoginPage {
-            chrome,
-            username: String::new(),
-            next: "/".to_owned(),
-            error: Some("That sign-in took more than 5 minutes. Sign in again.".to_owned()),
-            first_run: false,
-        };
+        let why = "That sign-in took more than 5 minutes. Sign in again.".to_owned();
+        let page = LoginPage::new(&state, &session, &form_token, "/".into(), Some(why)).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
     };
     let code: String = form.code.chars().take(64).collect();
@@ -242,6 +274,7 @@ pub async fn second_step(
                     user_id: user.id,
                     epoch: user.session_epoch,
                     signed_in_at: now,
+                    provider: None,
                 },
             )
             .await?;
@@ -277,13 +310,8 @@ async fn login_refused(
     next: String,
     error: String,
 ) -> Result<Response, AppError> {
-    let page = LoginPage {
-        chrome: Chrome::anonymous(state, session, form_token).await?,
-        username,
-        next,
-        error: Some(error),
-        first_run: false,
-    };
+    let mut page = LoginPage::new(state, session, form_token, next, Some(error)).await?;
+    page.username = username;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
@@ -293,13 +321,14 @@ pub async fn logout(
     user: CurrentUser,
     ClientMeta(meta): ClientMeta,
 ) -> Result<Response, AppError> {
-    state
-        .db
-        .append(
-            state.clock.now(),
-            NewEvent::new(user.actor(), &meta, Action::SignOut, Outcome::Succeeded),
-        )
-        .await?;
+    let mut event = NewEvent::new(user.actor(), &meta, Action::SignOut, Outcome::Succeeded);
+    if let Some(provider) = &user.provider {
+        event = event.with_details(serde_json::json!({
+            "provider": provider,
+            "subject": user.user.oidc_subject,
+        }));
+    }
+    state.db.append(state.clock.now(), event).await?;
     session::end(&user.session).await?;
     // The session is gone, so the notice travels in the address.
     Ok(Redirect::to("/login?signed_out=1").into_response())
@@ -413,6 +442,7 @@ pub async fn setup(
             user_id: user.id,
             epoch: user.session_epoch,
             signed_in_at: state.clock.now().unix_timestamp(),
+            provider: None,
         },
     )
     .await?;

@@ -24,6 +24,8 @@ use crate::{
 pub struct CurrentUser {
     pub user: User,
     pub session: Session,
+    /// The single sign-on provider this session came through; `None` for a password.
+    pub provider: Option<String>,
 }
 
 /// Paths a user with a temporary password may still use.
@@ -94,17 +96,24 @@ impl FromRequestParts<AppState> for CurrentUser {
         if user.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&path) {
             return Err(AppError::PasswordChangeRequired);
         }
-        if must_set_up_two_step(state, &user) && !TWO_STEP_SETUP_PATHS.contains(&path) {
+        let provider = signed_in.provider;
+        if must_set_up_two_step(state, &user, provider.is_some())
+            && !TWO_STEP_SETUP_PATHS.contains(&path)
+        {
             return Err(AppError::TwoStepSetupRequired);
         }
-        Ok(Self { user, session })
+        Ok(Self {
+            user,
+            session,
+            provider,
+        })
     }
 }
 
 /// Whether `user` must set up an authenticator app before anything else
-/// (`CALLERDESK_REQUIRE_TWO_STEP`).
-pub fn must_set_up_two_step(state: &AppState, user: &User) -> bool {
-    state.settings.require_two_step && !user.two_step
+/// (`CALLERDESK_REQUIRE_TWO_STEP`): password sign-ins only (a provider has its own).
+pub fn must_set_up_two_step(state: &AppState, user: &User, via_provider: bool) -> bool {
+    state.settings.require_two_step && !user.two_step && !via_provider
 }
 
 /// Whether a sign-in still holds for `user`: not disabled since, no epoch bump (a password

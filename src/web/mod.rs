@@ -13,6 +13,7 @@ pub mod format;
 pub mod htmx;
 pub mod layout;
 pub mod middleware;
+pub mod oidc;
 pub mod session;
 pub mod state;
 pub mod sync;
@@ -88,6 +89,8 @@ pub fn router<S: SessionStore + Clone>(
         .route("/sync", post(sync::start))
         .route("/sync/status", get(sync::status))
         .route("/login", get(auth::login_form).post(auth::login))
+        .route("/login/oidc", get(oidc::start))
+        .route("/login/oidc/callback", get(oidc::callback))
         .route(
             "/login/two-step",
             get(auth::second_step_form).post(auth::second_step),

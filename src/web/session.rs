@@ -34,6 +34,9 @@ pub struct SignedIn {
     pub epoch: i64,
     /// Unix seconds; the session ends a fixed time after this, however active.
     pub signed_in_at: i64,
+    /// The single sign-on provider it came through (its name); `None` for a password.
+    #[serde(default)]
+    pub provider: Option<String>,
 }
 
 /// A sign-in half done: the password was right, the second step is due. The session is not

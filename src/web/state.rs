@@ -21,6 +21,8 @@ pub struct AppState {
     pub chain: crate::audit::ChainWatch,
     /// Signs the sign-in and setup forms' double-submit tokens (`web::csrf`).
     pub form_key: crate::web::csrf::FormKey,
+    /// Sign-in through the company's OpenID Connect provider, when set up.
+    pub sso: Option<crate::auth::oidc::Sso>,
     /// Staff accounts: sign-in, setup, users.
     pub accounts: crate::accounts::Accounts,
     /// Editing and deleting caller IDs.

@@ -55,6 +55,7 @@ pub fn serve_args(database: PathBuf) -> ServeArgs {
         sync_pages_in_flight: "20".into(),
         require_two_step: "false".into(),
         secret_key: None,
+        sso: Default::default(),
     }
 }
 

@@ -29,6 +29,7 @@ mod plivo_sandbox;
 mod secrets;
 mod security;
 mod shutdown;
+pub mod sso;
 mod subaccounts;
 mod sync;
 mod sync_while_busy;

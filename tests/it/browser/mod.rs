@@ -8,6 +8,7 @@
 //! Content-Security-Policy violation so far, no axe-core accessibility violation, and a
 //! screenshot at phone (375 px) and desktop (1280 px) width under `target/screenshots/`.
 
+mod sso;
 mod story;
 mod trouble;
 
@@ -463,6 +464,12 @@ impl Page {
     }
 
     /// Collects console errors (CSP violations among them) since the last call.
+    /// Reads and drops what the console said so far: for pages that are not ours (the
+    /// single sign-on provider's login page), whose messages are not callerdesk's problems.
+    pub async fn forget_console(&self) {
+        let _ = self.client.issue_cmd(BrowserLog).await;
+    }
+
     async fn collect_console(&mut self) {
         self.collect_console_except(None).await;
     }
