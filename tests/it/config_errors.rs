@@ -231,3 +231,34 @@ fn an_unusable_audit_key_is_refused() {
         "CALLERDESK_AUDIT_CHECKPOINTS",
     );
 }
+
+#[test]
+fn half_a_single_sign_on_setup_is_refused_without_printing_the_secret() {
+    let issuer = (
+        "CALLERDESK_OIDC_ISSUER",
+        "https://id.example.com/realms/staff",
+    );
+    let secret = ("CALLERDESK_OIDC_CLIENT_SECRET", "very-secret-client-value");
+    assert_refused(&[issuer, secret], "CALLERDESK_OIDC_CLIENT_ID");
+    assert_refused(
+        &[issuer, secret, ("CALLERDESK_OIDC_CLIENT_ID", "callerdesk")],
+        "CALLERDESK_PUBLIC_URL",
+    );
+    assert_refused(
+        &[("CALLERDESK_PASSWORD_SIGNIN", "false")],
+        "CALLERDESK_PASSWORD_SIGNIN",
+    );
+    let (_, stderr) = start(&[issuer, secret]);
+    assert!(!stderr.contains("very-secret"), "{stderr}");
+}
+
+#[test]
+fn a_secret_key_file_that_holds_no_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "not a key").unwrap();
+    assert_refused(
+        &[("CALLERDESK_SECRET_KEY", key.to_str().unwrap())],
+        "CALLERDESK_SECRET_KEY",
+    );
+}

@@ -11,6 +11,7 @@
 mod sso;
 mod story;
 mod trouble;
+mod two_step;
 
 use fantoccini::{
     Client, ClientBuilder, Locator, elements::Element, wd::WebDriverCompatibleCommand,
