@@ -294,7 +294,19 @@ impl Accounts {
             who.event(Action::SetupCompleted, Outcome::Succeeded),
         )
         .await?;
-        append_created(&mut tx, now, &who, username, Role::Admin).await?;
+        if self.password_signin {
+            append_created(&mut tx, now, &who, username, Role::Admin).await?;
+        } else {
+            // With password sign-in off, a password admin could never sign in again: the
+            // first admin is a break-glass account.
+            users::set_break_glass(&mut tx, id).await?;
+            let event = who
+                .event(Action::UserCreated, Outcome::Succeeded)
+                .with_details(json!({
+                    "username": username.as_str(), "role": "admin", "break_glass": true
+                }));
+            audit::append(&mut tx, now, event).await?;
+        }
         users::record_sign_in(&mut tx, id, Timestamp::from(now)).await?;
         audit::append(
             &mut tx,

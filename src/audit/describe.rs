@@ -289,6 +289,11 @@ pub fn sentence(
                 detail(details, "role").unwrap_or("?"),
                 detail(details, "subject").unwrap_or("unknown")
             )),
+            None if details.and_then(|d| d.get("break_glass")) == Some(&Value::Bool(true)) => {
+                Sentence::plain(format!(
+                    "added the user {username} as a break-glass account (may use a password when password sign-in is off)"
+                ))
+            }
             None => Sentence::plain(format!("added the user {username}")),
         },
         Action::UserRoleChanged => match detail(details, "provider") {

@@ -293,6 +293,16 @@ impl Sso {
         })
     }
 
+    /// Drops the flow the browser holding `flow_id` started (the provider said no).
+    pub fn forget(&self, flow_id: Option<&str>) {
+        if let Some(id) = flow_id {
+            self.flows
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(id);
+        }
+    }
+
     /// Finishes the sign-in the browser holding `flow_id` started: the `state` must be that
     /// flow's, the code is exchanged with its PKCE verifier, and the ID token must check. The
     /// flow is used up whatever happens.

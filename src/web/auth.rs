@@ -198,16 +198,7 @@ pub async fn login(
     };
     let now = state.clock.now();
 
-    session::sign_in(
-        &session,
-        SignedIn {
-            user_id: user.id,
-            epoch: user.session_epoch,
-            signed_in_at: now.unix_timestamp(),
-            provider: None,
-        },
-    )
-    .await?;
+    session::sign_in(&session, SignedIn::of(&user, now.unix_timestamp(), None)).await?;
     if user.must_change_password {
         // The account page itself says why they are there.
         return Ok(Redirect::to("/account").into_response());
@@ -268,16 +259,7 @@ pub async fn second_step(
     {
         SecondStep::Passed(user) if user.session_epoch == due.epoch => {
             session::forget_second_step(&session).await?;
-            session::sign_in(
-                &session,
-                SignedIn {
-                    user_id: user.id,
-                    epoch: user.session_epoch,
-                    signed_in_at: now,
-                    provider: None,
-                },
-            )
-            .await?;
+            session::sign_in(&session, SignedIn::of(&user, now, None)).await?;
             if user.must_change_password {
                 return Ok(Redirect::to("/account").into_response());
             }
@@ -438,12 +420,7 @@ pub async fn setup(
     // The person who just chose the password is the admin: no second sign-in.
     session::sign_in(
         &session,
-        SignedIn {
-            user_id: user.id,
-            epoch: user.session_epoch,
-            signed_in_at: state.clock.now().unix_timestamp(),
-            provider: None,
-        },
+        SignedIn::of(&user, state.clock.now().unix_timestamp(), None),
     )
     .await?;
     notify(

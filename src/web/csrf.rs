@@ -94,16 +94,24 @@ impl<S: Send + Sync> FromRequestParts<S> for FormToken {
     }
 }
 
-/// The valid double-submit token a request's cookie carries, if any.
-fn cookie_token(headers: &HeaderMap, key: &FormKey) -> Option<String> {
+/// The values of the cookies called `name` that a request carries.
+pub fn cookie_values<'a>(
+    headers: &'a HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = String> + 'a {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == FORM_COOKIE && key.verifies(c.value()))
+        .filter(move |c| c.name() == name)
         .map(|c| c.value().to_owned())
+}
+
+/// The valid double-submit token a request's cookie carries, if any.
+fn cookie_token(headers: &HeaderMap, key: &FormKey) -> Option<String> {
+    cookie_values(headers, FORM_COOKIE).find(|value| key.verifies(value))
 }
 
 /// Hands every request its form token (setting the cookie when it had none) and refuses a

@@ -74,17 +74,15 @@ pub async fn start(
         }
         Err(e) => {
             tracing::warn!(error = %e, "single sign-on could not start");
-            record_refusal(&state, &meta, &e.to_string(), None).await?;
-            let sentence = e.sentence(sso.name());
-            refused(
+            record_refusal(&state, &meta, &e.to_string()).await?;
+            let page = LoginPage::new(
                 &state,
                 &session,
                 &form_token,
                 next,
-                sentence,
-                StatusCode::BAD_GATEWAY,
-            )
-            .await
+                Some(e.sentence(sso.name())),
+            );
+            Ok((StatusCode::BAD_GATEWAY, page.await?).into_response())
         }
     }
 }
@@ -119,33 +117,27 @@ pub async fn callback(
     };
     let flow_id = flow_id_in(&headers);
     let outcome = match (&query.error, &query.code, &query.state) {
-        (Some(error), _, _) => Err(crate::auth::oidc::SsoError::Refused(format!(
-            "{error}{}",
-            query
-                .error_description
-                .as_deref()
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
-        ))),
+        (Some(error), _, _) => Err({
+            sso.forget(flow_id.as_deref());
+            crate::auth::oidc::SsoError::Refused(format!(
+                "{error}{}",
+                query
+                    .error_description
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            ))
+        }),
         (None, Some(code), Some(returned_state)) => {
             sso.finish(flow_id.as_deref(), returned_state, code).await
         }
         _ => Err(crate::auth::oidc::SsoError::UnknownFlow),
     };
-    let mut response = match outcome {
+    let signed_in = match outcome {
         Err(e) => {
             tracing::warn!(error = %e, "a sign-in through the provider was refused");
-            record_refusal(&state, &meta, &e.to_string(), None).await?;
-            let sentence = e.sentence(sso.name());
-            refused(
-                &state,
-                &session,
-                &form_token,
-                "/".into(),
-                sentence,
-                StatusCode::FORBIDDEN,
-            )
-            .await?
+            record_refusal(&state, &meta, &e.to_string()).await?;
+            Err(e.sentence(sso.name()))
         }
         Ok(finished) => {
             let role = sso.settings.role_for(&finished.identity.groups);
@@ -158,40 +150,30 @@ pub async fn callback(
                 .sign_in_with_provider(&provider, &finished.identity, role, &meta)
                 .await?
             {
-                ProviderSignIn::SignedIn(user) => {
-                    session::sign_in(
-                        &session,
-                        SignedIn {
-                            user_id: user.id,
-                            epoch: user.session_epoch,
-                            signed_in_at: state.clock.now().unix_timestamp(),
-                            provider: Some(sso.name().to_owned()),
-                        },
-                    )
-                    .await?;
-                    // A page, not a redirect: the session cookie is `SameSite=Strict`, and a
-                    // redirect would still be part of the provider's cross-site navigation, so
-                    // the browser would not send it. The page moves on by itself, same-site.
-                    let chrome = Chrome::anonymous(&state, &session, &form_token).await?;
-                    SignedInPage {
-                        chrome,
-                        next: finished.next,
-                        name: user.username,
-                    }
-                    .into_response()
-                }
-                ProviderSignIn::Refused(sentence) => {
-                    refused(
-                        &state,
-                        &session,
-                        &form_token,
-                        "/".into(),
-                        sentence,
-                        StatusCode::FORBIDDEN,
-                    )
-                    .await?
-                }
+                ProviderSignIn::SignedIn(user) => Ok((user, finished.next)),
+                ProviderSignIn::Refused(sentence) => Err(sentence),
             }
+        }
+    };
+    let mut response = match signed_in {
+        Ok((user, next)) => {
+            let now = state.clock.now().unix_timestamp();
+            let provider = Some(sso.name().to_owned());
+            session::sign_in(&session, SignedIn::of(&user, now, provider)).await?;
+            // A page, not a redirect: the session cookie is `SameSite=Strict`, and a redirect
+            // would still be part of the provider's cross-site navigation, so the browser would
+            // not send it. The page moves on by itself, same-site.
+            let chrome = Chrome::anonymous(&state, &session, &form_token).await?;
+            SignedInPage {
+                chrome,
+                next,
+                name: user.username,
+            }
+            .into_response()
+        }
+        Err(sentence) => {
+            let page = LoginPage::new(&state, &session, &form_token, "/".into(), Some(sentence));
+            (StatusCode::FORBIDDEN, page.await?).into_response()
         }
     };
     response.headers_mut().append(
@@ -203,22 +185,15 @@ pub async fn callback(
 
 /// The flow id the browser's cookie holds.
 fn flow_id_in(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == FLOW_COOKIE)
-        .map(|c| c.value().to_owned())
+    crate::web::csrf::cookie_values(headers, FLOW_COOKIE).next()
 }
 
-/// A refused sign-in as an audit event naming the provider (and the subject, when known).
+/// A sign-in the protocol refused (before anyone was identified), as an audit event naming
+/// the provider. (Refusals of a known person are recorded by `accounts::provider`.)
 async fn record_refusal(
     state: &AppState,
     meta: &crate::audit::RequestMeta,
     reason: &str,
-    subject: Option<&str>,
 ) -> Result<(), AppError> {
     let Some(sso) = &state.sso else {
         return Ok(());
@@ -232,22 +207,8 @@ async fn record_refusal(
     .with_details(json!({
         "provider": sso.name(),
         "issuer": sso.issuer(),
-        "subject": subject,
         "reason": reason,
     }));
     state.db.append(state.clock.now(), event).await?;
     Ok(())
-}
-
-/// The sign-in page with why single sign-on did not go through.
-async fn refused(
-    state: &AppState,
-    session: &Session,
-    form_token: &FormToken,
-    next: String,
-    sentence: String,
-    status: StatusCode,
-) -> Result<Response, AppError> {
-    let page = LoginPage::new(state, session, form_token, next, Some(sentence)).await?;
-    Ok((status, page).into_response())
 }

@@ -75,6 +75,18 @@ pub async fn forget_second_step(session: &Session) -> Result<(), AppError> {
     Ok(())
 }
 
+impl SignedIn {
+    /// `user`, signed in at `now` (unix seconds), by password or through `provider`.
+    pub fn of(user: &crate::db::users::User, now: i64, provider: Option<String>) -> Self {
+        Self {
+            user_id: user.id,
+            epoch: user.session_epoch,
+            signed_in_at: now,
+            provider,
+        }
+    }
+}
+
 /// Who is signed in, if anyone.
 pub async fn signed_in(session: &Session) -> Result<Option<SignedIn>, AppError> {
     Ok(session.get::<SignedIn>(SIGNED_IN).await?)

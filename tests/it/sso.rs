@@ -456,6 +456,19 @@ async fn a_new_signing_key_at_the_provider_is_picked_up() {
 async fn with_password_sign_in_off_only_break_glass_accounts_use_passwords() {
     let provider = TestProvider::start();
     let app = app_with(&provider, |a| a.sso.password_signin = Some("false".into())).await;
+    // The first admin, made by the setup link, could never sign in again with a password
+    // unless it is break-glass: it is.
+    let first = app
+        .state
+        .accounts
+        .set_up(
+            &callerdesk::domain::Username::parse("founder").unwrap(),
+            &callerdesk::domain::Password::parse(PASSWORD).unwrap(),
+            &callerdesk::audit::RequestMeta::default(),
+        )
+        .await
+        .unwrap();
+    assert!(first.break_glass);
     app.add_user("olga", Role::Operator).await;
     let glass = app
         .state
