@@ -100,13 +100,10 @@ async fn setting_up_an_app_then_signing_in_with_its_codes_once_each() {
     );
     assert_eq!(app.count_events("two_step_enabled").await, 0);
 
-    let on = browser
-        .post(
-            "/account/two-step/confirm",
-            &[("code", &code_now(&app, &seed))],
-        )
-        .await;
     let confirmed_with = code_now(&app, &seed);
+    let on = browser
+        .post("/account/two-step/confirm", &[("code", &confirmed_with)])
+        .await;
     let page = on.text().await.unwrap();
     let codes = recovery_codes_on(&page);
     assert_eq!(codes.len(), 10);
