@@ -33,6 +33,9 @@ pub struct AccountPage {
     new_error: Option<String>,
     /// Recovery codes left, when two-step sign-in is on.
     two_step: Option<i64>,
+    /// The single sign-on provider this session came through: passwords and second steps are
+    /// its business then.
+    provider: Option<String>,
 }
 
 impl AccountPage {
@@ -53,6 +56,7 @@ impl AccountPage {
             current_error,
             new_error,
             two_step,
+            provider: me.provider.clone(),
         })
     }
 }

@@ -516,6 +516,9 @@ async fn sign_out_names_the_provider_and_a_provider_session_skips_the_required_s
     assert_eq!(status, StatusCode::OK);
     // The provider has its own second step: callerdesk asks for none of its own.
     assert_eq!(ada.get("/").await.status(), StatusCode::OK);
+    let (_, account) = ada.page("/account").await;
+    assert!(account.contains("You signed in with Example Company SSO"));
+    assert!(!account.contains("Change your password"));
     ada.page("/").await;
     let out = ada.post("/logout", &[]).await;
     assert_eq!(location(&out), "/login?signed_out=1");
@@ -524,4 +527,33 @@ async fn sign_out_names_the_provider_and_a_provider_session_skips_the_required_s
     let out = details_of(&app, "sign_out").await;
     assert_eq!(out[0]["provider"], PROVIDER_NAME);
     assert_eq!(out[0]["subject"], "sub-ada");
+}
+
+#[tokio::test]
+async fn a_provider_that_does_not_answer_gets_a_sentence_not_an_error_page() {
+    let dir = Arc::new(TempDir::new().unwrap());
+    let port = free_port();
+    let closed = free_port();
+    let mut args = serve_args(dir.path().join("callerdesk.db"));
+    args.listen = format!("127.0.0.1:{port}");
+    args.sso.public_url = Some(format!("http://localhost:{port}"));
+    args.sso.oidc_issuer = Some(format!("http://127.0.0.1:{closed}"));
+    args.sso.oidc_client_id = Some("callerdesk".into());
+    args.sso.oidc_client_secret = Some(CLIENT_SECRET.into());
+    let app = TestApp::spawn_with(dir, args).await;
+    let mut browser = app.browser();
+    let response = browser.get("/login/oidc").await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("could not reach your company account"),
+        "{page}"
+    );
+    let refused = details_of(&app, "sign_in").await;
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not be reached")
+    );
 }
