@@ -162,7 +162,7 @@ pub struct Sso {
 impl std::fmt::Debug for Sso {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sso")
-            .field("issuer", &self.settings.issuer.as_str())
+            .field("issuer", &self.settings.issuer)
             .finish_non_exhaustive()
     }
 }
@@ -204,7 +204,7 @@ impl Sso {
 
     /// The issuer, as the audit log records it.
     pub fn issuer(&self) -> &str {
-        self.settings.issuer.as_str()
+        &self.settings.issuer
     }
 
     /// The provider's metadata, read again when `fresh` or when it is an hour old.
@@ -217,16 +217,8 @@ impl Sso {
         {
             return Ok(d.metadata.clone());
         }
-        // `IssuerUrl` compares the document's issuer as text: give it the issuer as configured,
-        // without the trailing slash `Url` adds to a bare host.
-        let text = self.settings.issuer.as_str();
-        let issuer = if self.settings.issuer.path() == "/" {
-            text.trim_end_matches('/')
-        } else {
-            text
-        };
-        let issuer =
-            IssuerUrl::new(issuer.to_owned()).map_err(|e| SsoError::Provider(e.to_string()))?;
+        let issuer = IssuerUrl::new(self.settings.issuer.clone())
+            .map_err(|e| SsoError::Provider(e.to_string()))?;
         let client = HttpClient(self.http.clone());
         let metadata = CoreProviderMetadata::discover_async(issuer, &client)
             .await

@@ -62,7 +62,8 @@ impl std::fmt::Debug for ClientSecret {
 /// Validated single sign-on settings.
 #[derive(Debug, Clone)]
 pub struct Oidc {
-    pub issuer: url::Url,
+    /// The issuer as configured (its discovery document must name it exactly so).
+    pub issuer: String,
     pub client_id: String,
     pub client_secret: ClientSecret,
     /// The button's wording.
@@ -175,9 +176,12 @@ fn oidc(args: &SsoArgs, public_url: Option<&url::Url>) -> Result<Option<Oidc>, C
         }
         return Ok(None);
     };
+    // Kept as typed: the discovery document's `issuer` must match it to the letter (Google's
+    // has no trailing slash, Auth0's has one).
     let issuer = url::Url::parse(issuer)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .map(|_| issuer.to_owned())
         .ok_or_else(|| {
             bad(
                 "CALLERDESK_OIDC_ISSUER",
