@@ -294,19 +294,13 @@ impl Accounts {
             who.event(Action::SetupCompleted, Outcome::Succeeded),
         )
         .await?;
-        if self.password_signin {
-            append_created(&mut tx, now, &who, username, Role::Admin).await?;
-        } else {
-            // With password sign-in off, a password admin could never sign in again: the
-            // first admin is a break-glass account.
+        // With password sign-in off, a password admin could never sign in again: the first
+        // admin is a break-glass account then.
+        let break_glass = !self.password_signin;
+        if break_glass {
             users::set_break_glass(&mut tx, id).await?;
-            let event = who
-                .event(Action::UserCreated, Outcome::Succeeded)
-                .with_details(json!({
-                    "username": username.as_str(), "role": "admin", "break_glass": true
-                }));
-            audit::append(&mut tx, now, event).await?;
         }
+        append_created(&mut tx, now, &who, username, Role::Admin, break_glass).await?;
         users::record_sign_in(&mut tx, id, Timestamp::from(now)).await?;
         audit::append(
             &mut tx,
@@ -363,15 +357,8 @@ impl Accounts {
         .ok_or_else(|| AccountError::NameTaken(username.clone()))?;
         if break_glass {
             users::set_break_glass(&mut tx, id).await?;
-            let event = who
-                .event(Action::UserCreated, Outcome::Succeeded)
-                .with_details(json!({
-                    "username": username.as_str(), "role": role.as_str(), "break_glass": true
-                }));
-            audit::append(&mut tx, now, event).await?;
-        } else {
-            append_created(&mut tx, now, who, username, role).await?;
         }
+        append_created(&mut tx, now, who, username, role, break_glass).await?;
         let user = users::by_id(&mut *tx, id)
             .await?
             .ok_or(AccountError::NoSuchUser)?;
@@ -482,17 +469,23 @@ async fn is_last_active_admin(
     Ok(user.role() == Role::Admin && !user.disabled && users::active_admins(conn).await? <= 1)
 }
 
-/// The `user_created` event, the one place it is written.
+/// The `user_created` event of an account made here or on the command line (one made at a
+/// first single sign-on has its own, in `provider`).
 async fn append_created(
     conn: &mut sqlx::SqliteConnection,
     now: OffsetDateTime,
     who: &Who,
     username: &Username,
     role: Role,
+    break_glass: bool,
 ) -> Result<(), AccountError> {
+    let mut details = json!({ "username": username.as_str(), "role": role.as_str() });
+    if break_glass {
+        details["break_glass"] = json!(true);
+    }
     let event = who
         .event(Action::UserCreated, Outcome::Succeeded)
-        .with_details(json!({ "username": username.as_str(), "role": role.as_str() }));
+        .with_details(details);
     audit::append(conn, now, event).await?;
     Ok(())
 }

@@ -109,18 +109,22 @@ impl Accounts {
         Ok(Confirmed::On(codes))
     }
 
-    /// The second step of a sign-in whose password was right: an app's code (each step's
-    /// code accepted once) or an unused recovery code. Throttled with the account's password
+    /// The second step of a sign-in whose password was right (when the account's session
+    /// epoch was `epoch`): an app's code (each step's code accepted once) or an unused
+    /// recovery code. Throttled with the account's password
     /// checks; the sign-in (or its failure) is recorded here.
     #[tracing::instrument(skip(self, typed, meta))]
     pub async fn second_step(
         &self,
         user_id: i64,
+        epoch: i64,
         typed: &str,
         meta: &RequestMeta,
     ) -> Result<SecondStep, AccountError> {
         let user = users::by_id(&self.db.reader, user_id).await?;
-        let Some(user) = user.filter(|u| u.two_step && !u.disabled) else {
+        // A password reset or a disable since the password was typed ends this sign-in too.
+        let current = |u: &User| u.two_step && !u.disabled && u.session_epoch == epoch;
+        let Some(user) = user.filter(current) else {
             return Ok(SecondStep::Refused(NO_SECOND_STEP));
         };
         let ip = meta.client_ip.as_deref().unwrap_or("unknown");

@@ -254,21 +254,16 @@ pub async fn second_step(
     let code: String = form.code.chars().take(64).collect();
     let error = match state
         .accounts
-        .second_step(due.user_id, &code, &meta)
+        .second_step(due.user_id, due.epoch, &code, &meta)
         .await?
     {
-        SecondStep::Passed(user) if user.session_epoch == due.epoch => {
+        SecondStep::Passed(user) => {
             session::forget_second_step(&session).await?;
             session::sign_in(&session, SignedIn::of(&user, now, None)).await?;
             if user.must_change_password {
                 return Ok(Redirect::to("/account").into_response());
             }
             return Ok(Redirect::to(&due.next).into_response());
-        }
-        // The password was changed or the account disabled since it was typed.
-        SecondStep::Passed(_) => {
-            session::forget_second_step(&session).await?;
-            return Ok(Redirect::to("/login").into_response());
         }
         SecondStep::Refused(why) => why.to_owned(),
         SecondStep::Throttled(wait) => format!(

@@ -215,7 +215,7 @@ async fn wrong_codes_are_throttled_like_wrong_passwords() {
 }
 
 #[tokio::test]
-async fn a_second_step_left_more_than_five_minutes_starts_over() {
+async fn a_second_step_left_too_long_or_outlived_by_a_password_reset_starts_over() {
     let app = TestApp::spawn().await;
     let mut browser = app.signed_in("cy", Role::Operator).await;
     let (seed, _) = turn_on(&app, &mut browser).await;
@@ -225,6 +225,21 @@ async fn a_second_step_left_more_than_five_minutes_starts_over() {
     let (status, _, page) = second_step(&mut browser, &code_now(&app, &seed)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("took more than 5 minutes"));
+    assert!(!is_signed_in(&mut browser).await);
+
+    // A password reset between the password and the code ends the half-done sign-in.
+    let mut browser = app.browser();
+    password_only(&mut browser, "cy").await;
+    let id = app.state.accounts.by_name("cy").await.unwrap().id;
+    let new = callerdesk::domain::Password::parse("another long pass phrase").unwrap();
+    app.state
+        .accounts
+        .reset_password(&callerdesk::audit::Who::command_line(), id, &new, false)
+        .await
+        .unwrap();
+    let (status, _, page) = second_step(&mut browser, &code_now(&app, &seed)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Sign in again"), "{page}");
     assert!(!is_signed_in(&mut browser).await);
 }
 
