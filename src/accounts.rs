@@ -10,7 +10,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 pub use provider::{Provider, ProviderSignIn};
-pub use two_step::{Confirmed, SecondStep};
+pub use two_step::{Confirmed, NewRecoveryCodes, SecondStep};
 
 use crate::{
     Result,

@@ -38,8 +38,21 @@ pub enum Confirmed {
     NothingToConfirm,
 }
 
+/// How asking for new recovery codes ended.
+#[derive(Debug)]
+pub enum NewRecoveryCodes {
+    /// The new codes, to be shown once; the old ones no longer work.
+    Made(Vec<String>),
+    /// The app's code was not right, with the sentence that says so.
+    Refused(&'static str),
+    /// Too many wrong passwords and codes: try again after this long.
+    Throttled(time::Duration),
+}
+
 /// Why a code was refused, as said to the person.
 const WRONG_CODE: &str = "That code is not right. Type the 6 digits your authenticator app shows now, or one of your recovery codes.";
+const APP_CODE_WRONG: &str =
+    "That code is not right. Type the 6 digits your authenticator app shows for callerdesk now.";
 const USED_CODE: &str = "That code was used already. Wait for your app to show the next one (a new code comes every 30 seconds).";
 const USED_RECOVERY: &str =
     "That recovery code was used already. Each one works once: use another, or your app's code.";
@@ -197,6 +210,70 @@ impl Accounts {
                 .with_details(json!({ "username": user.username, "second_step": reason }));
             audit::append(&mut tx, now, event).await?;
             SecondStep::Refused(said)
+        };
+        tx.commit().await?;
+        self.waiting.wake();
+        Ok(outcome)
+    }
+
+    /// Ten new recovery codes for `user`, once `typed` is their app's current code (claimed
+    /// like a sign-in's, and throttled with their passwords): for when they are running out,
+    /// or fear someone saw them.
+    #[tracing::instrument(skip_all, fields(user = user.id))]
+    pub async fn replace_recovery_codes(
+        &self,
+        user: &User,
+        typed: &str,
+        meta: &RequestMeta,
+    ) -> Result<NewRecoveryCodes, AccountError> {
+        let ip = meta.client_ip.as_deref().unwrap_or("unknown");
+        let who = Who::new(Actor::user(user.id, &user.username), meta.clone());
+        let tried = json!({ "username": user.username, "reason": "too many tries" });
+        let attempt = match self
+            .claim(
+                &user.username,
+                ip,
+                &who,
+                Action::RecoveryCodesReplaced,
+                &tried,
+            )
+            .await?
+        {
+            Ok(attempt) => attempt,
+            Err(wait) => return Ok(NewRecoveryCodes::Throttled(wait)),
+        };
+        let seed = stored::get(&self.db.reader, user.id)
+            .await?
+            .filter(|r| r.confirmed_at.is_some())
+            .and_then(|r| self.sealing.open(&seal_context(user.id), &r.sealed_seed));
+        let now = self.now();
+        let step = seed
+            .as_deref()
+            .and_then(|seed| totp::matching_step(seed, typed, now.unix_timestamp()));
+        let codes = totp::new_recovery_codes();
+        let hashes: Vec<String> = codes.iter().map(|c| totp::recovery_hash(c)).collect();
+        let mut tx = self.db.write().await?;
+        let claimed = match step {
+            Some(step) => stored::claim_step(&mut tx, user.id, step, true).await?,
+            None => false,
+        };
+        let outcome = if claimed {
+            stored::replace_recovery_codes(&mut tx, user.id, &hashes).await?;
+            throttle::succeeded(&mut tx, attempt, &user.username).await?;
+            let event = who.event(Action::RecoveryCodesReplaced, Outcome::Succeeded);
+            audit::append(&mut tx, now, event).await?;
+            NewRecoveryCodes::Made(codes)
+        } else {
+            throttle::failed(&mut tx, attempt).await?;
+            let (reason, said) = match step {
+                Some(_) => ("code already used", USED_CODE),
+                None => ("wrong code", APP_CODE_WRONG),
+            };
+            let event = who
+                .event(Action::RecoveryCodesReplaced, Outcome::Failed)
+                .with_details(json!({ "reason": reason }));
+            audit::append(&mut tx, now, event).await?;
+            NewRecoveryCodes::Refused(said)
         };
         tx.commit().await?;
         self.waiting.wake();

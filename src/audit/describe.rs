@@ -325,6 +325,15 @@ pub fn sentence(
         Action::TwoStepEnabled => {
             Sentence::plain("turned on two-step sign-in with an authenticator app")
         }
+        Action::RecoveryCodesReplaced if outcome == Some(Outcome::Failed) => {
+            Sentence::plain(format!(
+                "could not make new recovery codes: {}",
+                detail(details, "reason").unwrap_or("refused")
+            ))
+        }
+        Action::RecoveryCodesReplaced => Sentence::plain(
+            "made new recovery codes for their two-step sign-in (the old ones no longer work)",
+        ),
         Action::UserTwoStepReset => Sentence::plain(format!(
             "reset {username}'s two-step sign-in (their authenticator app and recovery codes no longer work)"
         )),

@@ -93,6 +93,8 @@ pub enum Action {
     UserEnabled,
     /// Someone turned on two-step sign-in (an authenticator app) for their account.
     TwoStepEnabled,
+    /// Someone made new recovery codes (the old ones stopped working).
+    RecoveryCodesReplaced,
     /// An admin removed someone's authenticator app and recovery codes.
     UserTwoStepReset,
     /// An account was linked to a person at the single sign-on provider.
@@ -131,7 +133,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for the audit page's filter.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 29] = [
         Action::SignIn,
         Action::SignInThrottled,
         Action::SignOut,
@@ -143,6 +145,7 @@ impl Action {
         Action::UserDisabled,
         Action::UserEnabled,
         Action::TwoStepEnabled,
+        Action::RecoveryCodesReplaced,
         Action::UserTwoStepReset,
         Action::UserLinked,
         Action::SyncFinished,
@@ -176,6 +179,7 @@ impl Action {
             Action::UserDisabled => "User disabled",
             Action::UserEnabled => "User enabled",
             Action::TwoStepEnabled => "Two-step sign-in turned on",
+            Action::RecoveryCodesReplaced => "New recovery codes",
             Action::UserTwoStepReset => "Two-step sign-in reset",
             Action::UserLinked => "Linked to single sign-on",
             Action::SyncFinished => "Sync with Plivo",
@@ -214,6 +218,7 @@ impl Action {
             Action::UserDisabled => "user_disabled",
             Action::UserEnabled => "user_enabled",
             Action::TwoStepEnabled => "two_step_enabled",
+            Action::RecoveryCodesReplaced => "recovery_codes_replaced",
             Action::UserTwoStepReset => "user_two_step_reset",
             Action::UserLinked => "user_linked",
             Action::SyncFinished => "sync_finished",

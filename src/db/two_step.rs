@@ -79,6 +79,15 @@ pub async fn confirm(
         .bind(user_id)
         .execute(&mut *conn)
         .await?;
+    replace_recovery_codes(conn, user_id, recovery_hashes).await
+}
+
+/// Stores new recovery codes (their hashes); the old ones stop working.
+pub async fn replace_recovery_codes(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+    recovery_hashes: &[String],
+) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM recovery_codes WHERE user_id = ?")
         .bind(user_id)
         .execute(&mut *conn)

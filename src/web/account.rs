@@ -12,7 +12,7 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    accounts::{AccountError, Confirmed, SignIn},
+    accounts::{AccountError, Confirmed, NewRecoveryCodes, SignIn},
     auth::{throttle, two_step},
     domain::Password,
     web::error::AppError,
@@ -36,6 +36,8 @@ pub struct AccountPage {
     /// The single sign-on provider this session came through: passwords and second steps are
     /// its business then.
     provider: Option<String>,
+    /// Why new recovery codes were not made.
+    codes_error: Option<String>,
 }
 
 impl AccountPage {
@@ -57,6 +59,7 @@ impl AccountPage {
             new_error,
             two_step,
             provider: me.provider.clone(),
+            codes_error: None,
         })
     }
 }
@@ -199,6 +202,8 @@ pub struct CodeForm {
 pub struct RecoveryCodesPage {
     chrome: Chrome,
     codes: Vec<String>,
+    /// New codes for an app already on (not the first ones).
+    replaced: bool,
 }
 
 /// `POST /account/two-step/confirm`: the app's current code turns it on; the recovery codes
@@ -218,6 +223,7 @@ pub async fn confirm_two_step(
         Confirmed::On(codes) => Ok(RecoveryCodesPage {
             chrome: Chrome::for_user(&state, &me, Nav::Account).await?,
             codes,
+            replaced: false,
         }
         .into_response()),
         Confirmed::WrongCode => {
@@ -227,4 +233,37 @@ pub async fn confirm_two_step(
         }
         Confirmed::NothingToConfirm => Ok(Redirect::to("/account/two-step").into_response()),
     }
+}
+
+/// `POST /account/two-step/recovery-codes`: ten new recovery codes, against the app's current
+/// code; the old ones stop working.
+pub async fn replace_recovery_codes(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    ClientMeta(meta): ClientMeta,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    let code: String = form.code.chars().take(64).collect();
+    let why = match state
+        .accounts
+        .replace_recovery_codes(&me.user, &code, &meta)
+        .await?
+    {
+        NewRecoveryCodes::Made(codes) => {
+            return Ok(RecoveryCodesPage {
+                chrome: Chrome::for_user(&state, &me, Nav::Account).await?,
+                codes,
+                replaced: true,
+            }
+            .into_response());
+        }
+        NewRecoveryCodes::Refused(why) => why.to_owned(),
+        NewRecoveryCodes::Throttled(wait) => format!(
+            "Too many wrong codes and passwords. Try again in {}.",
+            throttle::minutes_text(wait)
+        ),
+    };
+    let mut page = AccountPage::of(&state, &me, None, None).await?;
+    page.codes_error = Some(why);
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }

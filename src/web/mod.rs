@@ -110,6 +110,10 @@ pub fn router<S: SessionStore + Clone>(
             get(account::two_step_page).post(account::begin_two_step),
         )
         .route("/account/two-step/confirm", post(account::confirm_two_step))
+        .route(
+            "/account/two-step/recovery-codes",
+            post(account::replace_recovery_codes),
+        )
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), csrf::protect))
         .layer(from_fn_with_state(

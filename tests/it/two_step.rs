@@ -342,3 +342,53 @@ async fn a_required_second_step_is_set_up_at_the_next_sign_in_and_an_admin_can_r
     assert_ne!(response.status(), StatusCode::OK);
     assert_eq!(app.count_events("user_two_step_reset").await, 1);
 }
+
+#[tokio::test]
+async fn new_recovery_codes_take_a_current_code_and_retire_the_old_ones() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("fay", Role::Auditor).await;
+    let (seed, old) = turn_on(&app, &mut browser).await;
+    browser.page("/account").await;
+
+    let wrong = browser
+        .post("/account/two-step/recovery-codes", &[("code", "000000")])
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("That code is not right")
+    );
+
+    let made = browser
+        .post(
+            "/account/two-step/recovery-codes",
+            &[("code", &code_now(&app, &seed))],
+        )
+        .await;
+    assert_eq!(made.status(), StatusCode::OK);
+    let page = made.text().await.unwrap();
+    assert!(page.contains("Your old recovery codes no longer work"));
+    let new = recovery_codes_on(&page);
+    assert_eq!(new.len(), 10);
+    assert!(new.iter().all(|c| !old.contains(c)));
+    let recorded: Vec<String> = sqlx::query_scalar(
+        "SELECT outcome FROM audit_events WHERE action = 'recovery_codes_replaced' ORDER BY id",
+    )
+    .fetch_all(&app.state.db.reader)
+    .await
+    .unwrap();
+    assert_eq!(recorded, ["failed", "succeeded"]);
+
+    let mut other = app.browser();
+    password_only(&mut other, "fay").await;
+    let (status, _, page) = second_step(&mut other, &old[0]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("That code is not right"), "{page}");
+    let (status, _, _) = second_step(&mut other, &new[0]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, account) = other.page("/account").await;
+    assert!(account.contains("9 unused recovery codes"));
+}

@@ -55,5 +55,8 @@ async fn setting_up_and_using_an_authenticator_app_in_chromium() {
     page.click("Sign in").await;
     page.wait_for_text("Caller IDs").await;
     assert!(page.url().await.ends_with('/'));
+    page.goto(&format!("{}/account", app.base)).await;
+    page.wait_for_text("Make new recovery codes").await;
+    page.check("account-two-step-on").await;
     page.finish().await;
 }
