@@ -35,6 +35,12 @@ async fn subaccounts_show_by_name_and_are_chosen_from_a_list() {
         "rows show names: {list}"
     );
 
+    // The download carries the subaccount's id and, beside it, its name.
+    let csv = olive.get("/caller-ids.csv").await.text().await.unwrap();
+    assert!(csv.starts_with("phone_number,name,country,subaccount,subaccount_name,"));
+    assert!(csv.contains(&format!(",{SUPPORT},Support (EU),")), "{csv}");
+    assert!(csv.contains(",,Main account,"), "{csv}");
+
     let (_, form) = olive.page("/verify").await;
     assert!(form.contains(r#"<select id="subaccount" name="subaccount""#));
     assert!(form.contains(r#"<option value="" selected>Main account</option>"#));

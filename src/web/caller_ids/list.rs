@@ -297,6 +297,7 @@ pub async fn export(
 ) -> Result<Response, AppError> {
     me.require(Permission::ViewCallerIds)?;
     let rows = caller_id_search::search_all(&state.db.reader, &params.search()).await?;
+    let names = SubaccountNames::load(&state.db.reader).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, record: &[&str]| {
         out.write_record(record)
@@ -309,6 +310,7 @@ pub async fn export(
             "name",
             "country",
             "subaccount",
+            "subaccount_name",
             "verified_by",
             "verified_at",
             "added_at_plivo",
@@ -324,11 +326,13 @@ pub async fn export(
             row.removed_at,
         ]
         .map(time_text);
+        let subaccount_name = names.label(&row.subaccount);
         let fields = [
             row.phone_number.as_str(),
             &row.alias,
             &row.country,
             &row.subaccount,
+            &subaccount_name,
             row.verified_by_name.as_deref().unwrap_or(""),
             &times[0],
             &times[1],
