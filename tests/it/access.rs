@@ -84,6 +84,28 @@ async fn every_route_checks_the_role_on_the_server() {
         ),
         (
             Method::Get,
+            "/account/two-step".into(),
+            [SignIn, Allowed(200), Allowed(200), Allowed(200)],
+        ),
+        // Nothing being set up: back to the setup page.
+        (
+            Method::Post(bad_code),
+            "/account/two-step/confirm".into(),
+            [SignIn, Allowed(303), Allowed(303), Allowed(303)],
+        ),
+        // No app set up: the code can't be right.
+        (
+            Method::Post(bad_code),
+            "/account/two-step/recovery-codes".into(),
+            [SignIn, Allowed(422), Allowed(422), Allowed(422)],
+        ),
+        (
+            Method::Post(&[]),
+            t("two-step/reset"),
+            [SignIn, Forbidden, Forbidden, Allowed(303)],
+        ),
+        (
+            Method::Get,
             "/users".into(),
             [SignIn, Forbidden, Forbidden, Allowed(200)],
         ),
