@@ -1,8 +1,11 @@
 //! The whole story in live mode against a separately running sandbox, with logs at debug: no
-//! code, password, Plivo auth token or subaccount token (every sync reads them all from Plivo)
-//! may appear in the log, the database file (and its WAL) or any page served.
+//! code, password, Plivo auth token or subaccount token (every sync reads them all from Plivo),
+//! authenticator seed or code, recovery code or secret key may appear in the log, the database
+//! file (and its WAL) or any page served (but the two that show a seed and recovery codes to
+//! their owner).
 
 use crate::helpers::{Browser, location, spawn_until as start};
+use callerdesk::auth::two_step::{code_at_step, step_at};
 use reqwest::StatusCode;
 use std::process::Command;
 
@@ -205,6 +208,54 @@ async fn no_secret_reaches_the_log_the_database_or_a_page() {
     assert!(done.contains("is now a verified caller ID"), "{done}");
     olive.page("/").await;
     olive.page("/caller-ids/12025550199").await;
+
+    // She turns on two-step sign-in and signs in again with a code. The seed and the recovery
+    // codes are shown to her (those two pages are left out of the page check), and nowhere else.
+    olive.page("/account/two-step").await;
+    olive.post("/account/two-step", &[]).await;
+    let (_, setup_page) = olive.browser.page("/account/two-step").await;
+    let seed_text = setup_page.split(r#"id="seed">"#).nth(1).unwrap();
+    let seed_text: String = seed_text[..seed_text.find('<').unwrap()]
+        .split_whitespace()
+        .collect();
+    let seed = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &seed_text).unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let app_code = |at: i64| code_at_step(&seed, step_at(at)).unwrap();
+    let confirmed = olive
+        .post("/account/two-step/confirm", &[("code", &app_code(now()))])
+        .await;
+    let recovery_page = confirmed.text().await.unwrap();
+    let recovery: Vec<String> = recovery_page
+        .split("<li><code>")
+        .skip(1)
+        .map(|c| c[..c.find('<').unwrap()].to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    olive.page("/").await;
+    olive.post("/logout", &[]).await;
+    let r = olive.browser.sign_in("olive", OPERATOR_PASSWORD).await;
+    assert_eq!(location(&r), "/login/two-step");
+    olive.page("/login/two-step").await;
+    // The next step's code: the one that confirmed the app is used up.
+    let second = app_code(now() + 30);
+    let r = olive.post("/login/two-step", &[("code", &second)]).await;
+    let r = if r.status() == StatusCode::SEE_OTHER {
+        r
+    } else {
+        tokio::time::sleep(std::time::Duration::from_secs(31)).await;
+        olive.page("/login/two-step").await;
+        olive
+            .post("/login/two-step", &[("code", &app_code(now()))])
+            .await
+    };
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    olive.page("/account").await;
+    let key_file = std::fs::read_to_string(dir.path().join("callerdesk.db.secret-key")).unwrap();
     admin.page("/audit").await;
     admin.page("/audit?number=202-555-0199").await;
     admin.pages.push_str(
@@ -248,5 +299,23 @@ async fn no_secret_reaches_the_log_the_database_or_a_page() {
         for c in [&code, &wrong] {
             assert!(!code_in(text, c), "the code {c} found in {what}");
         }
+        assert!(
+            !text.contains(&seed_text),
+            "the authenticator seed found in {what}"
+        );
+        assert!(
+            !text.contains(key_file.trim()),
+            "the secret key found in {what}"
+        );
+        for c in &recovery {
+            assert!(
+                !text.contains(c.as_str()),
+                "a recovery code found in {what}"
+            );
+        }
+    }
+    // The app's codes are 6 digits; look for them where they would stand alone.
+    for (what, text) in [("the log", &log), ("the database", &stored_text)] {
+        assert!(!code_in(text, &second), "an app code found in {what}");
     }
 }
