@@ -18,12 +18,35 @@ const ACTIONS: [(&str, &str); 6] = [
 ];
 
 /// Appends `count` made-up events after the current head, spaced `step` apart and ending near
-/// `end`. Uses the writer pool; returns the new head's id.
+/// `end`. Uses the writer pool; returns the new head's id. Every event stands on its own: each
+/// shows as a line of the audit page.
 pub async fn generate(
     pool: &SqlitePool,
     count: u64,
     end: OffsetDateTime,
     step: Duration,
+) -> sqlx::Result<i64> {
+    write(pool, count, end, step, false).await
+}
+
+/// The same, with each sent code's outcome naming its request (`details.request`), as real
+/// logs have them: the page shows the pair as one line, hiding the answered request (the
+/// benchmark's log, `callerdesk generate --audit-events`).
+pub async fn generate_answered(
+    pool: &SqlitePool,
+    count: u64,
+    end: OffsetDateTime,
+    step: Duration,
+) -> sqlx::Result<i64> {
+    write(pool, count, end, step, true).await
+}
+
+async fn write(
+    pool: &SqlitePool,
+    count: u64,
+    end: OffsetDateTime,
+    step: Duration,
+    answered: bool,
 ) -> sqlx::Result<i64> {
     const BATCH: u64 = 5_000;
     let head: Option<(i64, String)> =
@@ -59,7 +82,17 @@ pub async fn generate(
                 plivo_api_id: (outcome == "succeeded" && action != "sign_in")
                     .then(|| format!("api-{id}")),
                 plivo_status: None,
-                details: Some(format!("{{\"n\":{n}}}")),
+                // The outcome right after its request (`ACTIONS` lists them in that order).
+                details: Some(
+                    if answered
+                        && (action, outcome) == ("verification_started", "succeeded")
+                        && id > 1
+                    {
+                        format!("{{\"n\":{n},\"request\":{}}}", id - 1)
+                    } else {
+                        format!("{{\"n\":{n}}}")
+                    },
+                ),
                 prev_hash: prev.clone(),
                 hash: String::new(),
             };

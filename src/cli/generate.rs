@@ -33,7 +33,7 @@ async fn generate(
     let db = Db::open(database).await.map_err(|e| e.to_string())?;
     let now = Clock::system().now();
     if audit_events > 0 {
-        crate::audit::sample::generate(
+        crate::audit::sample::generate_answered(
             &db.writer,
             audit_events,
             now,
