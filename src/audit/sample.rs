@@ -63,12 +63,16 @@ async fn write(
             id += 1;
             let n = usize::try_from(written).unwrap_or(0);
             let (action, outcome) = ACTIONS[n % ACTIONS.len()];
-            let actor = ACTORS[(n / 7) % ACTORS.len()];
-            let number = format!("+1202555{:04}", n % 10_000);
+            // An outcome right after its request (`ACTIONS` lists them in that order) names it,
+            // and is by the same person about the same number.
+            let pair = answered && (action, outcome) == ("verification_started", "succeeded");
+            let m = n - usize::from(pair);
+            let actor = ACTORS[(m / 7) % ACTORS.len()];
+            let number = format!("+1202555{:04}", m % 10_000);
             let mut event = StoredEvent {
                 id,
                 occurred_at: timestamp(start + step * i32::try_from(written).unwrap_or(i32::MAX)),
-                actor_id: (actor != "system").then_some(1 + (n as i64 % 4)),
+                actor_id: (actor != "system").then_some(1 + (m as i64 % 4)),
                 actor_name: actor.to_owned(),
                 client_ip: (actor != "system").then(|| "192.0.2.10".to_owned()),
                 user_agent: (actor != "system").then(|| "Mozilla/5.0 (sample)".to_owned()),
@@ -82,17 +86,11 @@ async fn write(
                 plivo_api_id: (outcome == "succeeded" && action != "sign_in")
                     .then(|| format!("api-{id}")),
                 plivo_status: None,
-                // The outcome right after its request (`ACTIONS` lists them in that order).
-                details: Some(
-                    if answered
-                        && (action, outcome) == ("verification_started", "succeeded")
-                        && id > 1
-                    {
-                        format!("{{\"n\":{n},\"request\":{}}}", id - 1)
-                    } else {
-                        format!("{{\"n\":{n}}}")
-                    },
-                ),
+                details: Some(if pair {
+                    format!("{{\"n\":{n},\"request\":{}}}", id - 1)
+                } else {
+                    format!("{{\"n\":{n}}}")
+                }),
                 prev_hash: prev.clone(),
                 hash: String::new(),
             };
