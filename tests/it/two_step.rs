@@ -243,23 +243,23 @@ async fn a_second_step_left_too_long_or_outlived_by_a_password_reset_starts_over
     assert!(!is_signed_in(&mut browser).await);
 }
 
-#[tokio::test]
-async fn twenty_four_sign_ins_bringing_one_code_at_once_sign_in_once() {
-    let app = TestApp::spawn().await;
-    let mut browser = app.signed_in("dee", Role::Operator).await;
-    let (seed, _) = turn_on(&app, &mut browser).await;
+/// `count` sessions of `name` whose password was right, each on the second step's page.
+async fn half_signed_in(app: &TestApp, name: &str, count: usize) -> Vec<Browser> {
     let mut browsers = Vec::new();
-    for _ in 0..24 {
+    for _ in 0..count {
         let mut b = app.browser();
-        password_only(&mut b, "dee").await;
+        password_only(&mut b, name).await;
         b.page("/login/two-step").await;
         browsers.push(b);
     }
-    let code = code_now(&app, &seed);
+    browsers
+}
+
+/// Each browser sends its code, all released together by a barrier; how many got signed in.
+async fn send_together(browsers: Vec<Browser>, codes: Vec<String>) -> usize {
     let barrier = Arc::new(tokio::sync::Barrier::new(browsers.len()));
-    let tries = browsers.into_iter().map(|mut b| {
+    let tries = browsers.into_iter().zip(codes).map(|(mut b, code)| {
         let barrier = barrier.clone();
-        let code = code.clone();
         tokio::spawn(async move {
             barrier.wait().await;
             let response = b.post("/login/two-step", &[("code", &code)]).await;
@@ -267,20 +267,85 @@ async fn twenty_four_sign_ins_bringing_one_code_at_once_sign_in_once() {
             passed && is_signed_in(&mut b).await
         })
     });
-    let passed = futures_util::future::join_all(tries)
+    futures_util::future::join_all(tries)
         .await
         .into_iter()
         .filter(|r| *r.as_ref().unwrap())
-        .count();
-    assert_eq!(passed, 1, "one code, one sign-in");
-    let succeeded: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_events WHERE action = 'sign_in' AND outcome = 'succeeded'
-         AND json_extract(details, '$.second_step') = 'authenticator app'",
+        .count()
+}
+
+async fn sign_ins(app: &TestApp, outcome: &str, second_step: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'sign_in' AND outcome = ?
+         AND json_extract(details, '$.second_step') = ?",
     )
+    .bind(outcome)
+    .bind(second_step)
     .fetch_one(&app.state.db.reader)
     .await
-    .unwrap();
-    assert_eq!(succeeded, 1);
+    .unwrap()
+}
+
+#[tokio::test]
+async fn twenty_four_sign_ins_bringing_one_code_at_once_sign_in_once() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("dee", Role::Operator).await;
+    let (seed, _) = turn_on(&app, &mut browser).await;
+    let browsers = half_signed_in(&app, "dee", 24).await;
+    let code = code_now(&app, &seed);
+    let passed = send_together(browsers, vec![code; 24]).await;
+    assert_eq!(passed, 1, "one code, one sign-in");
+    assert_eq!(sign_ins(&app, "succeeded", "authenticator app").await, 1);
+}
+
+#[tokio::test]
+async fn twenty_four_sign_ins_bringing_one_recovery_code_at_once_sign_in_once() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("dot", Role::Operator).await;
+    let (_, codes) = turn_on(&app, &mut browser).await;
+    let browsers = half_signed_in(&app, "dot", 24).await;
+    let passed = send_together(browsers, vec![codes[0].clone(); 24]).await;
+    assert_eq!(passed, 1, "one recovery code, one sign-in");
+    assert_eq!(sign_ins(&app, "succeeded", "recovery code").await, 1);
+    let user = app.state.accounts.by_name("dot").await.unwrap();
+    assert_eq!(
+        app.state.accounts.recovery_codes_left(&user).await.unwrap(),
+        9
+    );
+}
+
+#[tokio::test]
+async fn twenty_four_wrong_codes_at_once_are_five_checks() {
+    let app = TestApp::spawn().await;
+    let mut browser = app.signed_in("dru", Role::Operator).await;
+    let (seed, _) = turn_on(&app, &mut browser).await;
+    let browsers = half_signed_in(&app, "dru", 24).await;
+    let right = code_now(&app, &seed);
+    // Codes that are not the app's in any step it would accept.
+    let wrong: Vec<String> = (0..24)
+        .map(|i| format!("{:06}", (right.parse::<u32>().unwrap() + 1 + i) % 1_000_000))
+        .filter(|c| {
+            callerdesk::auth::two_step::matching_step(
+                &seed,
+                c,
+                app.state.clock.now().unix_timestamp(),
+            )
+            .is_none()
+        })
+        .collect();
+    assert_eq!(wrong.len(), 24);
+    let passed = send_together(browsers, wrong).await;
+    assert_eq!(passed, 0);
+    assert_eq!(
+        sign_ins(&app, "failed", "wrong code").await,
+        5,
+        "five checks"
+    );
+    assert_eq!(
+        app.count_events("sign_in_throttled").await,
+        19,
+        "the rest refused unchecked"
+    );
 }
 
 #[tokio::test]
