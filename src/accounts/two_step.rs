@@ -79,12 +79,18 @@ impl Accounts {
         Ok(seed)
     }
 
+    /// The seed of `user`'s app, opened: the one in use when `confirmed`, else the one being
+    /// set up. `None` when there is no such app, or its seal does not open (another key).
+    async fn seed(&self, user_id: i64, confirmed: bool) -> Result<Option<Vec<u8>>, AccountError> {
+        let row = stored::get(&self.db.reader, user_id).await?;
+        Ok(row
+            .filter(|r| r.confirmed_at.is_some() == confirmed)
+            .and_then(|r| self.sealing.open(&seal_context(user_id), &r.sealed_seed)))
+    }
+
     /// The seed of the app `user` is setting up (not yet confirmed), to show again.
     pub async fn pending_seed(&self, user: &User) -> Result<Option<Vec<u8>>, AccountError> {
-        let row = stored::get(&self.db.reader, user.id).await?;
-        Ok(row
-            .filter(|r| r.confirmed_at.is_none())
-            .and_then(|r| self.sealing.open(&seal_context(user.id), &r.sealed_seed)))
+        self.seed(user.id, false).await
     }
 
     /// Unused recovery codes `user` has left.
@@ -150,9 +156,7 @@ impl Accounts {
             Ok(attempt) => attempt,
             Err(wait) => return Ok(SecondStep::Throttled(wait)),
         };
-        let seed = stored::get(&self.db.reader, user.id)
-            .await?
-            .and_then(|r| self.sealing.open(&seal_context(user.id), &r.sealed_seed));
+        let seed = self.seed(user.id, true).await?;
         let now = self.now();
         let recovery = totp::is_recovery_code(typed);
         let step = match (&seed, recovery) {
@@ -242,10 +246,7 @@ impl Accounts {
             Ok(attempt) => attempt,
             Err(wait) => return Ok(NewRecoveryCodes::Throttled(wait)),
         };
-        let seed = stored::get(&self.db.reader, user.id)
-            .await?
-            .filter(|r| r.confirmed_at.is_some())
-            .and_then(|r| self.sealing.open(&seal_context(user.id), &r.sealed_seed));
+        let seed = self.seed(user.id, true).await?;
         let now = self.now();
         let step = seed
             .as_deref()
